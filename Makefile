@@ -1,0 +1,127 @@
+# Makefile - builds ckpt-server, libckptshim.so, the tools and the tests.
+#
+# Settings below may be overridden on the command line or in config.mak.
+# `make` builds, `make check` runs every test, `make demo` runs the main job,
+# `make bench` runs the benchmarks. Missing Debian packages are installed by
+# scripts/install-deps on first use (as root).
+
+-include config.mak
+
+CC ?= cc
+PKG_CONFIG ?= pkg-config
+PREFIX ?= /usr/local
+DESTDIR ?=
+BUILD ?= build
+WERROR ?=
+SANITIZE ?=
+OPT ?= -O2 -g
+
+WARN := -Wall -Wextra -Wformat-security -Wshadow -Wpointer-arith -Wstrict-prototypes \
+	-Wmissing-prototypes -Wno-unused-parameter
+ifneq ($(WERROR),)
+WARN += -Werror
+endif
+ifneq ($(CI),)
+WARN += -Werror
+endif
+
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 $(OPT) $(WARN) -MMD -MP -fPIC -Iwire
+ifneq ($(SANITIZE),)
+SAN_FLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+endif
+# Packages are queried lazily (=), after `deps` has had a chance to install them.
+LZ4_LIBS = $(shell $(PKG_CONFIG) --libs liblz4 2>/dev/null)
+CRIT_CFLAGS = $(shell $(PKG_CONFIG) --cflags criterion 2>/dev/null)
+CRIT_LIBS = $(shell $(PKG_CONFIG) --libs criterion 2>/dev/null || echo -lcriterion)
+
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.1.0)
+CFLAGS_ALL = $(CFLAGS_BASE) -DCKPT_VERSION=\"$(VERSION)\" $(CFLAGS)
+
+WIRE_SRC := $(wildcard wire/*.c)
+SERVER_SRC := $(wildcard server/*.c)
+SHIM_SRC := $(wildcard preload/*.c)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+PROG_SRC := $(wildcard tests/progs/*.c)
+BENCH_SRC := $(wildcard bench/*.c)
+
+WIRE_OBJ := $(WIRE_SRC:%.c=$(BUILD)/obj/%.o)
+SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/obj/%.o)
+SHIM_OBJ := $(SHIM_SRC:%.c=$(BUILD)/shim/%.o) $(WIRE_SRC:%.c=$(BUILD)/shim/%.o)
+SERVER_LIB_OBJ := $(filter-out $(BUILD)/obj/server/main.o,$(SERVER_OBJ))
+
+BIN := $(BUILD)/bin
+LIB := $(BUILD)/lib
+SHIM_SO := $(LIB)/libckptshim.so.1
+SCRIPTS := ckpt-run
+UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+PROG_BINS := $(PROG_SRC:tests/progs/%.c=$(BUILD)/progs/%)
+BENCH_BINS := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: all deps install check check-unit check-e2e demo bench clean
+all: $(BIN)/ckpt-server $(SHIM_SO) $(LIB)/libckptshim.so $(SCRIPTS:%=$(BIN)/%)
+
+deps:
+	@scripts/install-deps --if-missing
+
+$(BUILD)/obj/%.o: %.c | deps
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) $(SAN_FLAGS) -c -o $@ $<
+
+# The shim never gets ASan (it does not mix with LD_PRELOAD); UBSan is fine.
+SHIM_SAN := $(if $(filter undefined,$(SANITIZE)),-fsanitize=undefined -fno-sanitize-recover=all,)
+$(BUILD)/shim/%.o: %.c | deps
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -fvisibility=hidden -ftls-model=initial-exec $(SHIM_SAN) -c -o $@ $<
+
+$(BIN)/ckpt-server: $(SERVER_OBJ) $(WIRE_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(SAN_FLAGS) -o $@ $^ $(LDFLAGS) -lpthread
+
+$(SHIM_SO): $(SHIM_OBJ) preload/libckptshim.map
+	@mkdir -p $(@D)
+	$(CC) -shared -Wl,-soname,libckptshim.so.1 -Wl,--version-script=preload/libckptshim.map \
+		-Wl,-z,now -Wl,-z,relro $(SHIM_SAN) -o $@ $(SHIM_OBJ) $(LDFLAGS) -ldl -lpthread
+
+$(LIB)/libckptshim.so: $(SHIM_SO)
+	ln -sf libckptshim.so.1 $@
+
+$(BIN)/%: scripts/%
+	@mkdir -p $(@D)
+	cp $< $@ && chmod +x $@
+
+$(BUILD)/tests/%: tests/unit/%.c $(WIRE_OBJ) $(SERVER_LIB_OBJ) | deps
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) $(SAN_FLAGS) $(CRIT_CFLAGS) -Iserver -o $@ $< $(WIRE_OBJ) $(SERVER_LIB_OBJ) \
+		$(CRIT_LIBS) -lpthread
+
+$(BUILD)/progs/%: tests/progs/%.c | deps
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -o $@ $<
+
+$(BUILD)/bench/%: bench/%.c | deps
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -o $@ $<
+
+check: all $(UNIT_BINS) $(PROG_BINS)
+	@BUILD=$(BUILD) tests/run-all
+
+check-unit: all $(UNIT_BINS)
+	@BUILD=$(BUILD) tests/run-all --unit-only
+
+demo: all
+	@BUILD=$(BUILD) scripts/demo
+
+bench: all $(BENCH_BINS)
+	@BUILD=$(BUILD) bench/run
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib
+	install -m 755 $(BIN)/ckpt-server $(DESTDIR)$(PREFIX)/bin/
+	install -m 755 $(SCRIPTS:%=$(BIN)/%) $(DESTDIR)$(PREFIX)/bin/
+	install -m 755 $(SHIM_SO) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libckptshim.so.1 $(DESTDIR)$(PREFIX)/lib/libckptshim.so
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
