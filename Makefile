@@ -25,7 +25,7 @@ ifneq ($(CI),)
 WARN += -Werror
 endif
 
-CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 $(OPT) $(WARN) -MMD -MP -fPIC -Iwire
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -MMD -MP -fPIC -Iwire
 ifneq ($(SANITIZE),)
 SAN_FLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
 endif
@@ -35,7 +35,11 @@ CRIT_CFLAGS = $(shell $(PKG_CONFIG) --cflags criterion 2>/dev/null)
 CRIT_LIBS = $(shell $(PKG_CONFIG) --libs criterion 2>/dev/null || echo -lcriterion)
 
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.1.0)
-CFLAGS_ALL = $(CFLAGS_BASE) -DCKPT_VERSION=\"$(VERSION)\" $(CFLAGS)
+CFLAGS_SHIM = $(CFLAGS_BASE) -DCKPT_VERSION=\"$(VERSION)\" $(CFLAGS)
+# Everything but the shim gets 64-bit file offsets on any host; the shim must
+# not, since the headers would then rename the calls it defines (readdir ->
+# readdir64); it is built for 64-bit hosts only.
+CFLAGS_ALL = $(CFLAGS_SHIM) -D_FILE_OFFSET_BITS=64
 
 WIRE_SRC := $(wildcard wire/*.c)
 SERVER_SRC := $(wildcard server/*.c)
@@ -71,15 +75,19 @@ $(BUILD)/obj/%.o: %.c | deps
 SHIM_SAN := $(if $(filter undefined,$(SANITIZE)),-fsanitize=undefined -fno-sanitize-recover=all,)
 $(BUILD)/shim/%.o: %.c | deps
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_ALL) -fvisibility=hidden -ftls-model=initial-exec $(SHIM_SAN) -c -o $@ $<
+	$(CC) $(CFLAGS_SHIM) -Ipreload -fno-delete-null-pointer-checks -Wno-nonnull-compare -fvisibility=hidden -ftls-model=initial-exec $(SHIM_SAN) -c -o $@ $<
 
 $(BIN)/ckpt-server: $(SERVER_OBJ) $(WIRE_OBJ)
 	@mkdir -p $(@D)
 	$(CC) $(SAN_FLAGS) -o $@ $^ $(LDFLAGS) -lpthread
 
-$(SHIM_SO): $(SHIM_OBJ) preload/libckptshim.map
+$(BUILD)/libckptshim.map: preload/real.def preload/gen-map.sh
 	@mkdir -p $(@D)
-	$(CC) -shared -Wl,-soname,libckptshim.so.1 -Wl,--version-script=preload/libckptshim.map \
+	preload/gen-map.sh preload/real.def > $@
+
+$(SHIM_SO): $(SHIM_OBJ) $(BUILD)/libckptshim.map
+	@mkdir -p $(@D)
+	$(CC) -shared -Wl,-soname,libckptshim.so.1 -Wl,--version-script=$(BUILD)/libckptshim.map \
 		-Wl,-z,now -Wl,-z,relro $(SHIM_SAN) -o $@ $(SHIM_OBJ) $(LDFLAGS) -ldl -lpthread
 
 $(LIB)/libckptshim.so: $(SHIM_SO)
@@ -93,6 +101,11 @@ $(BUILD)/tests/%: tests/unit/%.c $(WIRE_OBJ) $(SERVER_LIB_OBJ) | deps
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) $(SAN_FLAGS) $(CRIT_CFLAGS) -Iserver -o $@ $< $(WIRE_OBJ) $(SERVER_LIB_OBJ) \
 		$(CRIT_LIBS) -lpthread
+
+# The shim's pure parts are tested by including their source with stubs.
+$(BUILD)/tests/test_shim_%: tests/unit/test_shim_%.c preload/*.c preload/*.h $(WIRE_OBJ) | deps
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_SHIM) $(SAN_FLAGS) $(CRIT_CFLAGS) -Ipreload -o $@ $< $(WIRE_OBJ) $(CRIT_LIBS)
 
 $(BUILD)/progs/%: tests/progs/%.c | deps
 	@mkdir -p $(@D)

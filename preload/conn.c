@@ -1,0 +1,402 @@
+/* conn.c - sessions with ckpt-server: connect, HELLO, and one request/reply at a time.
+ *
+ * One connection per distinct server address, shared by every mount that
+ * names it. Its socket is moved to a high fd, marked close-on-exec and
+ * protected from the program's close/dup2. A server that cannot be reached
+ * gets one line on stderr saying what to start; a server that stops answering
+ * within CKPT_IO_TIMEOUT, or drops the connection, turns the call into EIO
+ * and marks the connection broken: the next call reconnects and the open
+ * files are reopened by path.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "shim.h"
+
+struct shim_conn *shim_conns;
+uint8_t shim_reqbuf[SHIM_REQBUF_SIZE];
+
+struct shim_conn *shim_conn_for(const char *addr)
+{
+	struct shim_conn *c;
+
+	for (c = shim_conns; c; c = c->next)
+		if (!strcmp(c->addr, addr))
+			return c;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->addr = strdup(addr);
+	if (!c->addr) {
+		free(c);
+		return NULL;
+	}
+	c->fd = -1;
+	c->next_id = 1;
+	c->next = shim_conns;
+	shim_conns = c;
+	return c;
+}
+
+bool shim_is_shim_fd(int fd)
+{
+	for (struct shim_conn *c = shim_conns; c; c = c->next)
+		if (c->fd >= 0 && c->fd == fd)
+			return true;
+	return shim_is_cursor_fd(fd);
+}
+
+/* A high fd number for our sockets, out of the program's way. */
+static int high_fd_floor(void)
+{
+	struct rlimit rl;
+	long lim = 1024;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		lim = (long)rl.rlim_cur;
+	if (lim > 1024)
+		lim = 1024;
+	return lim > 96 ? (int)lim - 64 : (int)lim / 2;
+}
+
+static void drop(struct shim_conn *c)
+{
+	if (c->fd >= 0)
+		real_close(c->fd);
+	c->fd = -1;
+}
+
+static void set_timeouts(int fd)
+{
+	struct timeval tv = {shim_io_timeout_ms / 1000, (shim_io_timeout_ms % 1000) * 1000};
+	int big = 4 << 20;
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
+}
+
+/* Open the socket for addr; -1 with errno. */
+static int dial(const char *addr)
+{
+	int fd = -1, err = ECONNREFUSED;
+
+	if (!strncmp(addr, "unix:", 5)) {
+		struct sockaddr_un sun = {.sun_family = AF_UNIX};
+		const char *path = addr + 5;
+
+		if (strlen(path) >= sizeof(sun.sun_path)) {
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		strcpy(sun.sun_path, path);
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return -1;
+		set_timeouts(fd);
+		if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+			err = errno;
+			real_close(fd);
+			errno = err;
+			return -1;
+		}
+		return fd;
+	}
+	if (!strncmp(addr, "tcp:", 4)) {
+		char host[256];
+		const char *hp = addr + 4, *colon = strrchr(hp, ':');
+		struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res, *ai;
+		size_t hl;
+		int one = 1;
+
+		if (!colon)
+			return errno = EINVAL, -1;
+		hl = (size_t)(colon - hp);
+		if (hl >= 2 && hp[0] == '[' && hp[hl - 1] == ']') {
+			hp++;
+			hl -= 2;
+		}
+		if (hl >= sizeof(host))
+			return errno = ENAMETOOLONG, -1;
+		memcpy(host, hp, hl);
+		host[hl] = 0;
+		if (getaddrinfo(host, colon + 1, &hints, &res) != 0)
+			return errno = EHOSTUNREACH, -1;
+		for (ai = res; ai; ai = ai->ai_next) {
+			fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+			if (fd < 0) {
+				err = errno;
+				continue;
+			}
+			set_timeouts(fd);
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+			if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+				break;
+			err = errno;
+			real_close(fd);
+			fd = -1;
+		}
+		freeaddrinfo(res);
+		if (fd < 0)
+			errno = err;
+		return fd;
+	}
+	errno = EINVAL;
+	return -1;
+}
+
+static int send_all(int fd, struct iovec *iov, int n)
+{
+	while (n > 0) {
+		struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+		ssize_t k = sendmsg(fd, &mh, MSG_NOSIGNAL);
+
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		while (n > 0 && (size_t)k >= iov->iov_len) {
+			k -= (ssize_t)iov->iov_len;
+			iov++;
+			n--;
+		}
+		if (n > 0) {
+			iov->iov_base = (char *)iov->iov_base + k;
+			iov->iov_len -= (size_t)k;
+		}
+	}
+	return 0;
+}
+
+static int recv_all(int fd, void *buf, size_t len)
+{
+	uint8_t *p = buf;
+
+	while (len) {
+		ssize_t k = recv(fd, p, len, 0);
+
+		if (k == 0) {
+			errno = ECONNRESET;
+			return -1;
+		}
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += k;
+		len -= (size_t)k;
+	}
+	return 0;
+}
+
+/* Mark the connection lost and say why, once per loss. */
+static int transport_fail(struct shim_conn *c, const char *what, int err)
+{
+	if (err == EAGAIN || err == EWOULDBLOCK)
+		shim_log("server %s did not answer within %d s (CKPT_IO_TIMEOUT); failing the call with EIO",
+			 c->addr, shim_io_timeout_ms / 1000);
+	else
+		shim_log("lost the server %s while %s: %s; failing the call with EIO", c->addr, what,
+			 strerror(err));
+	drop(c);
+	c->broken = true;
+	errno = EIO;
+	return -1;
+}
+
+static int hello(struct shim_conn *c)
+{
+	struct wire_hello h = {0}, r;
+	struct utsname u;
+	const char *job = getenv("CKPT_JOB");
+	static const char peer[] = "libckptshim " CKPT_VERSION;
+	const uint8_t *rep;
+	size_t replen;
+	long n;
+
+	uname(&u);
+	h.version = WIRE_PROTO_VERSION;
+	h.byte_order = __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__ ? WIRE_BO_BIG : WIRE_BO_LITTLE;
+	h.page_size = (uint32_t)sysconf(_SC_PAGESIZE);
+	h.pid = (uint32_t)getpid();
+	h.max_frame = WIRE_MAX_FRAME;
+	h.arch.p = u.machine;
+	h.arch.len = (uint32_t)strlen(u.machine);
+	h.job.p = job ? job : "";
+	h.job.len = (uint32_t)strlen(h.job.p);
+	if (h.job.len > WIRE_MAX_STR)
+		h.job.len = WIRE_MAX_STR;
+	h.peer.p = peer;
+	h.peer.len = sizeof(peer) - 1;
+	n = wire_enc_hello(shim_reqbuf, SHIM_REQBUF_SIZE, 0, 0, &h);
+	if (n < 0)
+		return errno = EINVAL, -1;
+	if (shim_rpc(c, shim_reqbuf, (size_t)n, NULL, 0, &rep, &replen, NULL, 0) < 0)
+		return -1;
+	if (wire_dec_hello(rep, replen, &r) < 0) {
+		shim_log("server %s sent a malformed HELLO reply", c->addr);
+		return errno = EPROTO, -1;
+	}
+	if (r.version != WIRE_PROTO_VERSION) {
+		shim_log("server %s speaks protocol %u, this shim %u", c->addr, r.version,
+			 WIRE_PROTO_VERSION);
+		return errno = EPROTO, -1;
+	}
+	c->max_frame = r.max_frame && r.max_frame < WIRE_MAX_FRAME ? r.max_frame : WIRE_MAX_FRAME;
+	shim_debug("session %llu with %s (%.*s)", (unsigned long long)r.session, c->addr,
+		   (int)r.arch.len, r.arch.p);
+	return 0;
+}
+
+int shim_conn_ready(struct shim_conn *c)
+{
+	int fd, hi;
+
+	if (c->fd >= 0 && c->pid == getpid())
+		return 0;
+	if (c->fd >= 0) /* inherited from a parent: not ours to use */
+		c->fd = -1;
+	if (!c->buf) {
+		c->bufcap = WIRE_MAX_FRAME;
+		c->buf = malloc(c->bufcap);
+		if (!c->buf)
+			return errno = ENOMEM, -1;
+	}
+	fd = dial(c->addr);
+	if (fd < 0) {
+		int err = errno;
+
+		if (!c->warned) {
+			const char *how = !strncmp(c->addr, "unix:", 5) ? "unix:" : "tcp:";
+			const char *where = c->addr + strlen(how);
+
+			shim_log("cannot reach ckpt-server at %s: %s; start it with: ckpt-server --root DIR "
+				 "--listen %s%s (or run the program under ckpt-run)",
+				 c->addr, strerror(err), how, where);
+			c->warned = true;
+		}
+		errno = c->broken ? EIO : ENOTCONN;
+		return -1;
+	}
+	hi = real_fcntl(fd, F_DUPFD_CLOEXEC, high_fd_floor());
+	if (hi >= 0) {
+		real_close(fd);
+		fd = hi;
+	}
+	c->fd = fd;
+	c->pid = getpid();
+	c->max_frame = WIRE_MAX_FRAME;
+	if (hello(c) < 0) {
+		int err = errno;
+
+		drop(c);
+		errno = err == EIO ? EIO : ENOTCONN;
+		return -1;
+	}
+	c->epoch++;
+	if (c->broken)
+		shim_log("reconnected to %s; reopening its files by path", c->addr);
+	c->broken = false;
+	c->warned = false;
+	return 0;
+}
+
+void shim_conn_after_fork(void)
+{
+	for (struct shim_conn *c = shim_conns; c; c = c->next) {
+		if (c->fd >= 0)
+			real_close(c->fd); /* our copy only; the parent's session goes on */
+		c->fd = -1;
+	}
+}
+
+static void put_id(uint8_t *frame, uint64_t id)
+{
+	for (int i = 0; i < 8; i++)
+		frame[8 + i] = (uint8_t)(id >> (56 - 8 * i));
+}
+
+int shim_rpc(struct shim_conn *c, void *req, size_t reqlen, const void *extra, size_t extralen,
+	     const uint8_t **rep, size_t *replen, void *dst, size_t dstcap)
+{
+	uint8_t hb[WIRE_HDR_SIZE];
+	struct wire_hdr h;
+	struct iovec iov[2];
+	uint16_t type;
+	uint64_t id = c->next_id++;
+	size_t body;
+	int rc;
+
+	if (c->fd < 0 || c->pid != getpid())
+		return errno = EIO, -1;
+	type = (uint16_t)(((uint8_t *)req)[4] << 8 | ((uint8_t *)req)[5]);
+	put_id(req, id);
+	iov[0].iov_base = req;
+	iov[0].iov_len = reqlen;
+	iov[1].iov_base = (void *)extra;
+	iov[1].iov_len = extralen;
+	if (send_all(c->fd, iov, extralen ? 2 : 1) < 0)
+		return transport_fail(c, "sending", errno);
+	if (recv_all(c->fd, hb, sizeof(hb)) < 0)
+		return transport_fail(c, "waiting for a reply", errno);
+	rc = wire_hdr_decode(hb, sizeof(hb), c->max_frame, &h);
+	if (rc < 0 || !(h.flags & WIRE_F_REPLY) || h.id != id || h.type != type) {
+		shim_log("server %s sent a bad reply frame (%s); dropping the session", c->addr,
+			 rc < 0 ? wire_strerror(rc) : "out of sequence");
+		drop(c);
+		c->broken = true;
+		return errno = EIO, -1;
+	}
+	body = h.length - WIRE_HDR_SIZE;
+	if (dst && !(h.flags & WIRE_F_ERROR)) {
+		uint8_t lb[4];
+		uint32_t n;
+
+		if (body < 4 || recv_all(c->fd, lb, 4) < 0)
+			return transport_fail(c, "reading data", body < 4 ? EPROTO : errno);
+		n = (uint32_t)lb[0] << 24 | (uint32_t)lb[1] << 16 | (uint32_t)lb[2] << 8 | lb[3];
+		if (n != body - 4 || n > dstcap) {
+			shim_log("server %s sent %u bytes where %zu were asked", c->addr, n, dstcap);
+			drop(c);
+			c->broken = true;
+			return errno = EIO, -1;
+		}
+		if (recv_all(c->fd, dst, n) < 0)
+			return transport_fail(c, "reading data", errno);
+		*replen = n;
+		return 0;
+	}
+	if (body > c->bufcap)
+		return transport_fail(c, "reading a reply", EMSGSIZE);
+	if (recv_all(c->fd, c->buf, body) < 0)
+		return transport_fail(c, "reading a reply", errno);
+	if (h.flags & WIRE_F_ERROR) {
+		struct wire_error e;
+
+		if (wire_dec_error(c->buf, body, &e) < 0)
+			return errno = EIO, -1;
+		errno = wire_errno_to_host(e.err);
+		if (e.msg.len)
+			shim_debug("%s: %.*s", wire_type_name(type), (int)e.msg.len, e.msg.p);
+		return -1;
+	}
+	if (rep)
+		*rep = c->buf;
+	if (replen)
+		*replen = body;
+	return 0;
+}

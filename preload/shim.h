@@ -1,0 +1,277 @@
+/* shim.h - internals shared by the files of libckptshim.so (not installed).
+ *
+ * The shim keeps three tables: the mounts (CKPT_MOUNTS), the connections to
+ * servers (one per distinct address), and the remote fds. A remote fd is a
+ * real fd number held by a placeholder (an O_PATH descriptor of "/"), so the
+ * kernel never hands the number out again; its state lives in a struct
+ * shim_ofd shared by every dup of it, as the kernel shares an open file
+ * description. All of it is guarded by one lock (shim_lock); wrappers take it
+ * with SHIM_ENTER/SHIM_LEAVE around any remote work.
+ */
+#ifndef CKPT_SHIM_H
+#define CKPT_SHIM_H
+
+#include <dirent.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <utime.h>
+#include <sys/time.h>
+
+#include "wire.h"
+
+/* ---- real symbols --------------------------------------------------------- */
+#define REAL(ret, name, params) extern ret(*real_##name) params;
+#include "real.def"
+#undef REAL
+void shim_resolve_reals(void);
+/* Every symbol that failed to resolve, comma-separated ("" if none); for tests. */
+const char *shim_unresolved(void);
+
+#define SHIM_EXPORT __attribute__((visibility("default")))
+
+/* Entry points glibc exports without declaring them in its headers. */
+int __open_2(const char *, int);
+int __open64_2(const char *, int);
+int __openat_2(int, const char *, int);
+int __openat64_2(int, const char *, int);
+ssize_t __read_chk(int, void *, size_t, size_t);
+ssize_t __pread_chk(int, void *, size_t, off_t, size_t);
+ssize_t __pread64_chk(int, void *, size_t, off_t, size_t);
+int __xstat(int, const char *, struct stat *);
+int __xstat64(int, const char *, struct stat *);
+int __lxstat(int, const char *, struct stat *);
+int __lxstat64(int, const char *, struct stat *);
+int __fxstat(int, int, struct stat *);
+int __fxstat64(int, int, struct stat *);
+int __fxstatat(int, int, const char *, struct stat *, int);
+int __fxstatat64(int, int, const char *, struct stat *, int);
+void shim_init(void);
+
+/* ---- logging (async-signal-safe: one write(2) per line) -------------------- */
+void shim_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void shim_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+extern int shim_debug_on;
+
+/* ---- configuration ---------------------------------------------------------- */
+struct shim_conn;
+struct shim_mount {
+	char *point;    /* "/data", normalized, no trailing slash */
+	size_t len;
+	char *addr;     /* "tcp:host:port" or "unix:/path" */
+	struct shim_conn *conn;
+};
+extern struct shim_mount *shim_mounts;
+extern int shim_nmounts;
+extern int shim_io_timeout_ms;   /* CKPT_IO_TIMEOUT (s), default 30 */
+extern size_t shim_wbuf_size;    /* CKPT_WRITE_BEHIND bytes, 0 = off */
+extern size_t shim_rbuf_size;    /* CKPT_READ_AHEAD bytes, 0 = off */
+extern mode_t shim_umask;
+int shim_parse_mounts(const char *spec);
+
+/* ---- the lock ---------------------------------------------------------------- */
+void shim_lock(void);
+void shim_unlock(void);
+extern int shim_ready; /* constructor finished */
+
+/* ---- paths ------------------------------------------------------------------ */
+/* Where a (dirfd, path) pair leads. */
+struct shim_path {
+	struct shim_mount *mnt;
+	char rel[WIRE_MAX_PATH + 1]; /* root-relative, clean; "" is the root */
+};
+/* 0: local (use the real call unchanged); 1: remote, *out filled; 2: local,
+ * but the kernel must be given the absolute path in out->rel instead (the
+ * path was relative to a remote cwd or dirfd, or went through a mount point
+ * with ".."); -1: error with errno set. Caller holds no lock. */
+int shim_classify(int dirfd, const char *path, struct shim_path *out);
+/* shim_classify for wrappers: a local result that must be rewritten points
+ * *path at out->rel (out must outlive the call); returns -1, 0 or 1. */
+static inline int shim_where(int dirfd, const char **path, struct shim_path *out)
+{
+	int r = shim_classify(dirfd, *path, out);
+
+	if (r == 2) {
+		*path = out->rel;
+		r = 0;
+	}
+	return r;
+}
+/* Normalize an absolute path lexically into out (size cap): collapse "//",
+ * drop ".", apply "..". -1 ENAMETOOLONG if it does not fit. */
+int shim_normalize(const char *abs, char *out, size_t cap);
+/* Mount for a normalized absolute path, with the relative rest in rel. */
+struct shim_mount *shim_match(const char *norm, const char **rel);
+/* Virtual cwd: non-NULL while the cwd is a remote directory. */
+extern char *shim_cwd_remote;      /* absolute, normalized */
+extern char *shim_cwd_local;       /* cached kernel cwd */
+
+/* ---- connections ------------------------------------------------------------- */
+struct shim_conn {
+	char *addr;
+	int fd;            /* -1 when not connected */
+	pid_t pid;         /* process that owns fd (fork detection) */
+	uint64_t next_id;
+	uint32_t max_frame;
+	bool warned;       /* the "cannot reach" line was printed */
+	bool broken;       /* lost mid-session: handles are gone */
+	uint64_t epoch;    /* bumped at every (re)connection */
+	uint8_t *buf;      /* frame buffer, max_frame bytes */
+	size_t bufcap;
+	struct shim_conn *next;
+};
+extern struct shim_conn *shim_conns;
+struct shim_conn *shim_conn_for(const char *addr);
+/* Connects if needed. 0 or -1 with errno (ENOTCONN, EIO). Lock held. */
+int shim_conn_ready(struct shim_conn *c);
+/* Called in a forked child: forget the parent's sockets. */
+void shim_conn_after_fork(void);
+bool shim_is_shim_fd(int fd);
+
+/* One request/reply exchange. req/reqlen is a complete frame (its id is
+ * patched in); extra/extralen are bytes sent right after it (PWRITE data).
+ * On success returns 0 with the reply payload in rep and replen (inside
+ * c->buf, valid until the next call). A server error reply returns -1 with
+ * errno set from it; a transport failure returns -1 with errno EIO and marks
+ * the connection broken. If dst is non-NULL the reply must be a data reply and
+ * its data is read straight into dst (at most dstcap bytes), its length in
+ * *replen. Lock held. */
+int shim_rpc(struct shim_conn *c, void *req, size_t reqlen, const void *extra, size_t extralen,
+	     const uint8_t **rep, size_t *replen, void *dst, size_t dstcap);
+/* Scratch buffer for building requests (WIRE_MAX_PATH*2 + 1 KiB). Lock held. */
+extern uint8_t shim_reqbuf[];
+#define SHIM_REQBUF_SIZE (2 * WIRE_MAX_PATH + 1024)
+
+/* ---- remote fds --------------------------------------------------------------- */
+struct shim_ofd {
+	int refs;
+	struct shim_mount *mnt;
+	struct shim_conn *conn;
+	uint64_t handle;
+	uint64_t dev, ino;      /* server's identity of the file */
+	char *rel;              /* root-relative path at open */
+	int flags;              /* host open flags incl. status flags */
+	bool is_dir;
+	uint64_t epoch;         /* conn->epoch the handle belongs to; else reopen by path */
+	int werr;               /* deferred write-behind error, reported by the next call */
+	bool wappend;           /* the buffered bytes are appends */
+	off_t pos_local;        /* the cursor, while no other process shares it */
+	struct shim_shared *sh; /* the cursor in a memfd page once fork/exec shares it */
+	int shfd;               /* that memfd (protected like the shim's sockets), or -1 */
+	/* write-behind: wlen bytes destined for [woff, woff + wlen) */
+	uint8_t *wbuf;
+	size_t wlen;
+	off_t woff;
+	/* read-ahead: rlen bytes of the file from roff */
+	uint8_t *rbuf;
+	size_t rlen;
+	off_t roff;
+	size_t ra_window;       /* grows with sequential reads */
+	/* directory stream state (fdopendir) */
+	uint64_t dir_cookie;
+	struct shim_ofd *dirty_next; /* on the dirty list while wlen > 0 */
+	bool on_dirty;
+};
+/* State shared with other processes (children after fork or exec), in a
+ * memfd page: like a kernel open file description, the cursor is shared. */
+#define SHIM_SHARED_MAGIC 0x636b70746375727aull /* "ckptcurz" */
+struct shim_shared {
+	uint64_t magic;
+	int64_t pos;
+};
+static inline off_t *shim_pos(struct shim_ofd *o)
+{
+	return o->sh ? (off_t *)&o->sh->pos : &o->pos_local;
+}
+/* Move every ofd's cursor into shared memory (before fork or exec). Lock held. */
+void shim_share_cursors(void);
+/* True if fd is one of the shim's cursor memfds. */
+bool shim_is_cursor_fd(int fd);
+/* CKPT_FDS for an exec: the remote fds that survive it; NULL if none. Marks
+ * the cursor memfds of surviving ofds inheritable. Lock held; malloc'd. */
+char *shim_fds_env(void);
+/* Adopt the remote fds listed in CKPT_FDS by the process that exec'd us. */
+void shim_adopt_fds(const char *spec);
+/* Every ofd (for inherit.c). */
+struct shim_ofd **shim_all_ofds(size_t *n);
+int shim_track_ofd(struct shim_ofd *o);
+/* Install at an existing placeholder fd (inherited across exec). */
+int shim_fd_adopt(struct shim_ofd *ofd, int fd, bool cloexec);
+
+/* The ofd of a remote fd, or NULL for a local one. Lock-free read. */
+struct shim_ofd *shim_fd_get(int fd);
+bool shim_fd_is_remote(int fd);
+bool shim_fd_cloexec(int fd);
+/* Install ofd (one reference taken) at a new placeholder fd >= minfd (or at
+ * exactly `exact` if >= 0, replacing what is there). Returns the fd or -1. */
+int shim_fd_install(struct shim_ofd *ofd, int minfd, int exact, bool cloexec);
+void shim_fd_set_cloexec(int fd, bool on);
+/* Drop fd from the table (its placeholder must be closed by the caller).
+ * Returns the ofd whose reference the caller now owns. */
+struct shim_ofd *shim_fd_take(int fd);
+/* Release a reference; at zero flush, CLOSE on the server, free. Returns 0 or
+ * -1 with errno (a deferred write error). Lock held. */
+int shim_ofd_put(struct shim_ofd *ofd);
+/* Call f on every remote fd. Lock held. */
+void shim_fd_foreach(void (*f)(int fd, struct shim_ofd *ofd, void *arg), void *arg);
+
+/* Open a remote path (flags are host flags). Returns a new ofd or NULL with errno. Lock held. */
+struct shim_ofd *shim_remote_open(struct shim_path *p, int flags, mode_t mode);
+/* Make sure ofd has a live handle (reopen by path after fork/reconnect). Lock held. */
+int shim_ofd_revive(struct shim_ofd *ofd);
+
+/* ---- buffered I/O on an ofd (lock held) ------------------------------------------- */
+ssize_t shim_ofd_pread(struct shim_ofd *o, void *buf, size_t n, off_t off);
+ssize_t shim_ofd_pwrite(struct shim_ofd *o, const void *buf, size_t n, off_t off, bool append);
+int shim_ofd_flush(struct shim_ofd *o);
+/* Flush every dirty buffer of the same file (or of the whole connection if
+ * ino == 0) and drop their read caches if `drop`. */
+int shim_flush_file(struct shim_conn *c, uint64_t dev, uint64_t ino);
+int shim_flush_conn(struct shim_conn *c);
+int shim_flush_all(void);
+void shim_drop_reads(struct shim_conn *c, uint64_t dev, uint64_t ino);
+
+/* ---- remote operations (lock held; -1 with errno) -------------------------------- */
+int shim_remote_stat(struct shim_path *p, bool nofollow, struct stat *st);
+int shim_remote_fstat(struct shim_ofd *o, struct stat *st);
+int shim_remote_path_op(uint16_t type, struct shim_path *p, uint32_t flags, uint32_t arg);
+int shim_remote_two_paths(uint16_t type, struct shim_path *a, struct shim_path *b, uint32_t flags);
+int shim_remote_setattr(struct shim_ofd *o, struct shim_path *p, const struct wire_setattr *sa);
+ssize_t shim_remote_readlink(struct shim_path *p, char *buf, size_t cap);
+int shim_remote_statfs(struct shim_path *p, struct wire_statfs_reply *r);
+int shim_remote_ftruncate(struct shim_ofd *o, off_t len);
+int shim_remote_fsync(struct shim_ofd *o, bool datasync);
+
+/* Standard streams (w_stdio.c): record the originals at start; after fd
+ * 0..2 changed between local and remote, repoint stdin/stdout/stderr. Call
+ * without the lock. */
+void shim_std_init(void);
+void shim_std_fix(int fd);
+
+/* Remote directory streams (dir.c). */
+bool shim_is_remote_dir(DIR *d);
+
+/* Entry points shared between files (they take the lock themselves). */
+int shim_open_common(int dirfd, const char *path, int flags, mode_t mode);
+ssize_t shim_read_fd(int fd, void *buf, size_t n);
+ssize_t shim_write_fd(int fd, const void *buf, size_t n);
+off_t shim_lseek_fd(int fd, off_t off, int whence);
+int shim_close_fd(int fd);
+void shim_flush_before_exec(void);
+
+/* Restore errno around bookkeeping. */
+#define SHIM_KEEP_ERRNO(stmt)             \
+	do {                              \
+		int saved_errno_ = errno; \
+		stmt;                     \
+		errno = saved_errno_;     \
+	} while (0)
+
+#endif
