@@ -151,6 +151,91 @@ long wire_frame_end(struct wire_wr *w);
  * numbers decode to EIO. */
 uint16_t wire_errno_from_host(int host_errno);
 int wire_errno_to_host(uint16_t wire_errno);
+/* Added: the protocol numbers of PROTOCOL.md's errno table, so C code can
+ * name them. 0 is success and is never sent; wire_errno_from_host(0) gives
+ * WIRE_ERRNO_EIO. Numbers are never reused; new ones are appended. */
+enum wire_errno {
+	WIRE_ERRNO_E2BIG = 1,
+	WIRE_ERRNO_EACCES = 2,
+	WIRE_ERRNO_EAGAIN = 3, /* = EWOULDBLOCK */
+	WIRE_ERRNO_EALREADY = 4,
+	WIRE_ERRNO_EBADF = 5,
+	WIRE_ERRNO_EBADMSG = 6,
+	WIRE_ERRNO_EBUSY = 7,
+	WIRE_ERRNO_ECANCELED = 8,
+	WIRE_ERRNO_ECHILD = 9,
+	WIRE_ERRNO_ECONNREFUSED = 10,
+	WIRE_ERRNO_ECONNRESET = 11,
+	WIRE_ERRNO_EDEADLK = 12,
+	WIRE_ERRNO_EDOM = 13,
+	WIRE_ERRNO_EDQUOT = 14,
+	WIRE_ERRNO_EEXIST = 15,
+	WIRE_ERRNO_EFAULT = 16,
+	WIRE_ERRNO_EFBIG = 17,
+	WIRE_ERRNO_EINPROGRESS = 18,
+	WIRE_ERRNO_EINTR = 19,
+	WIRE_ERRNO_EINVAL = 20,
+	WIRE_ERRNO_EIO = 21,
+	WIRE_ERRNO_EISDIR = 22,
+	WIRE_ERRNO_ELOOP = 23,
+	WIRE_ERRNO_EMFILE = 24,
+	WIRE_ERRNO_EMLINK = 25,
+	WIRE_ERRNO_ENAMETOOLONG = 26,
+	WIRE_ERRNO_ENFILE = 27,
+	WIRE_ERRNO_ENODATA = 28,
+	WIRE_ERRNO_ENODEV = 29,
+	WIRE_ERRNO_ENOENT = 30,
+	WIRE_ERRNO_ENOEXEC = 31,
+	WIRE_ERRNO_ENOLCK = 32,
+	WIRE_ERRNO_ENOMEM = 33,
+	WIRE_ERRNO_ENOSPC = 34,
+	WIRE_ERRNO_ENOSYS = 35,
+	WIRE_ERRNO_ENOTCONN = 36,
+	WIRE_ERRNO_ENOTDIR = 37,
+	WIRE_ERRNO_ENOTEMPTY = 38,
+	WIRE_ERRNO_ENOTSOCK = 39,
+	WIRE_ERRNO_ENOTSUP = 40, /* = EOPNOTSUPP */
+	WIRE_ERRNO_ENOTTY = 41,
+	WIRE_ERRNO_ENXIO = 42,
+	WIRE_ERRNO_EOVERFLOW = 43,
+	WIRE_ERRNO_EPERM = 44,
+	WIRE_ERRNO_EPIPE = 45,
+	WIRE_ERRNO_EPROTO = 46,
+	WIRE_ERRNO_ERANGE = 47,
+	WIRE_ERRNO_EROFS = 48,
+	WIRE_ERRNO_ESPIPE = 49,
+	WIRE_ERRNO_ESRCH = 50,
+	WIRE_ERRNO_ESTALE = 51,
+	WIRE_ERRNO_ETIMEDOUT = 52,
+	WIRE_ERRNO_ETXTBSY = 53,
+	WIRE_ERRNO_EXDEV = 54,
+	WIRE_ERRNO_EADDRINUSE = 55,
+	WIRE_ERRNO_EADDRNOTAVAIL = 56,
+	WIRE_ERRNO_EAFNOSUPPORT = 57,
+	WIRE_ERRNO_ECONNABORTED = 58,
+	WIRE_ERRNO_EDESTADDRREQ = 59,
+	WIRE_ERRNO_EHOSTDOWN = 60,
+	WIRE_ERRNO_EHOSTUNREACH = 61,
+	WIRE_ERRNO_EIDRM = 62,
+	WIRE_ERRNO_EILSEQ = 63,
+	WIRE_ERRNO_EISCONN = 64,
+	WIRE_ERRNO_EMSGSIZE = 65,
+	WIRE_ERRNO_EMULTIHOP = 66,
+	WIRE_ERRNO_ENETDOWN = 67,
+	WIRE_ERRNO_ENETRESET = 68,
+	WIRE_ERRNO_ENETUNREACH = 69,
+	WIRE_ERRNO_ENOBUFS = 70,
+	WIRE_ERRNO_ENOLINK = 71,
+	WIRE_ERRNO_ENOMSG = 72,
+	WIRE_ERRNO_ENOPROTOOPT = 73,
+	WIRE_ERRNO_ENOTBLK = 74,
+	WIRE_ERRNO_ENOTRECOVERABLE = 75,
+	WIRE_ERRNO_EOWNERDEAD = 76,
+	WIRE_ERRNO_EPROTONOSUPPORT = 77,
+	WIRE_ERRNO_EPROTOTYPE = 78,
+	WIRE_ERRNO_ESHUTDOWN = 79,
+	WIRE_ERRNO_MAX = 79
+};
 
 /* open(2) flags. */
 #define WIRE_O_ACCMODE 0x0003u
@@ -184,6 +269,9 @@ uint32_t wire_mode_to_host(uint32_t wire_mode);
 #define WIRE_X_OK 1u
 #define WIRE_W_OK 2u
 #define WIRE_R_OK 4u
+/* Added: access(2) mode conversion through the host's F_OK/R_OK/W_OK/X_OK. */
+uint32_t wire_amode_from_host(int host_amode);
+int wire_amode_to_host(uint32_t wire_amode);
 
 /* Directory entry types (d_type), as DT_* numbering in PROTOCOL.md. */
 uint8_t wire_dtype_from_host(unsigned char host_dtype);
@@ -229,6 +317,12 @@ struct wire_hello {
 /* Requests. A "target" is a file handle, or a path relative to the export
  * root (no leading '/', clean: no "." or ".." components, no empty
  * component; the empty path is the root itself). */
+/* Added: check a path against those rules (also: no NUL byte, each
+ * component <= WIRE_MAX_NAME). 0, WIRE_ETOOBIG (over WIRE_MAX_PATH or a
+ * component over WIRE_MAX_NAME) or WIRE_EINVAL. The decoders apply it to every
+ * path field except wire_two_paths.from, which for SYMLINK is a free link
+ * target: the server must call it on `from` for RENAME and LINK. */
+int wire_path_check(const char *p, uint32_t len);
 struct wire_open {
 	struct wire_str path;
 	uint32_t flags; /* WIRE_O_* */
@@ -322,10 +416,29 @@ struct wire_setattr {
 struct wire_statfs_reply {
 	uint64_t bsize, frsize, blocks, bfree, bavail, files, ffree, favail, namemax, fsid, flags;
 };
+/* Added: statfs `flags` bits (host ST_* values differ between systems). */
+#define WIRE_ST_RDONLY 0x0001u
+#define WIRE_ST_NOSUID 0x0002u
+#define WIRE_ST_NODEV 0x0004u
+#define WIRE_ST_NOEXEC 0x0008u
+#define WIRE_ST_SYNCHRONOUS 0x0010u
+#define WIRE_ST_MANDLOCK 0x0020u
+#define WIRE_ST_NOATIME 0x0040u
+#define WIRE_ST_NODIRATIME 0x0080u
+#define WIRE_ST_RELATIME 0x0100u
+#define WIRE_ST_KNOWN 0x01ffu
+uint64_t wire_stflags_from_host(unsigned long host_flags);
+unsigned long wire_stflags_to_host(uint64_t wire_flags);
 
 /* Encoders build a whole frame into buf (cap bytes) and return its length or
  * a negative WIRE_E* code. Decoders take the payload (frame minus header) and
  * return 0 or a negative WIRE_E* code; the whole payload must be consumed. */
+/* Added: encoders refuse (WIRE_EINVAL, WIRE_ETOOBIG) what decoders would
+ * refuse. A decoder that fails on a forbidden field value, after every
+ * structural check passed, leaves the message filled (strings point into the
+ * frame), so a server can answer a bad path with an errno; after a structural
+ * failure (ETRUNC, ETRAIL, a length over its bound) the fields from the
+ * failing one on are 0 or empty (a READDIR reply is wholly reset). */
 long wire_enc_hello(void *buf, size_t cap, uint64_t id, uint16_t flags, const struct wire_hello *m);
 int wire_dec_hello(const void *p, size_t len, struct wire_hello *m);
 
