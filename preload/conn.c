@@ -75,6 +75,15 @@ static void drop(struct shim_conn *c)
 	if (c->fd >= 0)
 		real_close(c->fd);
 	c->fd = -1;
+	/* Writes whose acknowledgement never came: their files get EIO. */
+	for (unsigned int i = 0; i < c->nin; i++) {
+		struct shim_inflight *in = &c->inflight[(c->head + i) % SHIM_MAX_INFLIGHT];
+
+		if (in->type == WIRE_PWRITE && in->ofd && !in->ofd->werr)
+			in->ofd->werr = EIO;
+	}
+	c->nin = 0;
+	c->inflight_bytes = 0;
 }
 
 static void set_timeouts(int fd)
@@ -321,6 +330,8 @@ void shim_conn_after_fork(void)
 		if (c->fd >= 0)
 			real_close(c->fd); /* our copy only; the parent's session goes on */
 		c->fd = -1;
+		c->nin = 0; /* those replies are the parent's */
+		c->inflight_bytes = 0;
 	}
 }
 
@@ -330,19 +341,221 @@ static void put_id(uint8_t *frame, uint64_t id)
 		frame[8 + i] = (uint8_t)(id >> (56 - 8 * i));
 }
 
-int shim_rpc(struct shim_conn *c, void *req, size_t reqlen, const void *extra, size_t extralen,
-	     const uint8_t **rep, size_t *replen, void *dst, size_t dstcap)
+/* Read one reply frame header for request id/type; 0 or -1 (EIO, dropped). */
+static int read_reply_hdr(struct shim_conn *c, uint64_t id, uint16_t type, struct wire_hdr *h)
 {
 	uint8_t hb[WIRE_HDR_SIZE];
-	struct wire_hdr h;
-	struct iovec iov[2];
-	uint16_t type;
-	uint64_t id = c->next_id++;
-	size_t body;
 	int rc;
+
+	if (recv_all(c->fd, hb, sizeof(hb)) < 0)
+		return transport_fail(c, "waiting for a reply", errno);
+	rc = wire_hdr_decode(hb, sizeof(hb), c->max_frame, h);
+	if (rc < 0 || !(h->flags & WIRE_F_REPLY) || h->id != id || h->type != type) {
+		shim_log("server %s sent a bad reply frame (%s); dropping the session", c->addr,
+			 rc < 0 ? wire_strerror(rc) : "out of sequence");
+		drop(c);
+		c->broken = true;
+		return errno = EIO, -1;
+	}
+	if (h->length - WIRE_HDR_SIZE > c->bufcap)
+		return transport_fail(c, "reading a reply", EMSGSIZE);
+	return 0;
+}
+
+/* errno from an error reply body in c->buf. */
+static int error_reply(struct shim_conn *c, size_t body, uint16_t type)
+{
+	struct wire_error e;
+
+	if (wire_dec_error(c->buf, body, &e) < 0)
+		return errno = EIO, -1;
+	errno = wire_errno_to_host(e.err);
+	if (e.msg.len)
+		shim_debug("%s: %.*s", wire_type_name(type), (int)e.msg.len, e.msg.p);
+	return -1;
+}
+
+static void pop(struct shim_conn *c)
+{
+	c->head = (c->head + 1) % SHIM_MAX_INFLIGHT;
+	c->nin--;
+	if (!c->nin)
+		c->inflight_bytes = 0;
+}
+
+/* Read the oldest outstanding reply: a PWRITE's (errors go to werr) or an
+ * unclaimed prefetch's (discarded). */
+static int drain_one(struct shim_conn *c)
+{
+	struct shim_inflight *in = &c->inflight[c->head];
+	struct wire_pwrite_reply r;
+	struct wire_hdr h;
+	size_t body;
+
+	if (read_reply_hdr(c, in->id, in->type, &h) < 0)
+		return -1;
+	if (in->type == WIRE_PREAD) {
+		body = h.length - WIRE_HDR_SIZE;
+		if (recv_all(c->fd, c->buf, body) < 0)
+			return transport_fail(c, "reading a reply", errno);
+		pop(c);
+		return 0;
+	}
+	body = h.length - WIRE_HDR_SIZE;
+	if (recv_all(c->fd, c->buf, body) < 0)
+		return transport_fail(c, "reading a reply", errno);
+	pop(c);
+	if (h.flags & WIRE_F_ERROR) {
+		error_reply(c, body, WIRE_PWRITE);
+		if (in->ofd && !in->ofd->werr)
+			in->ofd->werr = errno;
+	} else if (wire_dec_pwrite_reply(c->buf, body, &r) < 0) {
+		if (in->ofd && !in->ofd->werr)
+			in->ofd->werr = EIO;
+	} else if (r.written < in->len) {
+		if (in->ofd && !in->ofd->werr)
+			in->ofd->werr = ENOSPC; /* the server wrote what fitted */
+	}
+	return 0;
+}
+
+int shim_conn_drain(struct shim_conn *c)
+{
+	while (c->nin)
+		if (drain_one(c) < 0)
+			return -1;
+	return 0;
+}
+
+void shim_conn_forget(struct shim_ofd *ofd)
+{
+	for (struct shim_conn *c = shim_conns; c; c = c->next)
+		for (unsigned int i = 0; i < c->nin; i++) {
+			struct shim_inflight *in = &c->inflight[(c->head + i) % SHIM_MAX_INFLIGHT];
+
+			if (in->ofd == ofd)
+				in->ofd = NULL;
+		}
+}
+
+int shim_rpc_async(struct shim_conn *c, void *req, size_t reqlen, const void *extra,
+		   size_t extralen, struct shim_ofd *ofd)
+{
+	struct iovec iov[2];
+	uint64_t id = c->next_id++;
 
 	if (c->fd < 0 || c->pid != getpid())
 		return errno = EIO, -1;
+	while (c->nin == SHIM_MAX_INFLIGHT || (c->nin && c->inflight_bytes >= SHIM_MAX_INFLIGHT_BYTES))
+		if (drain_one(c) < 0)
+			return -1;
+	put_id(req, id);
+	iov[0].iov_base = req;
+	iov[0].iov_len = reqlen;
+	iov[1].iov_base = (void *)extra;
+	iov[1].iov_len = extralen;
+	if (send_all(c->fd, iov, extralen ? 2 : 1) < 0)
+		return transport_fail(c, "sending", errno);
+	c->inflight[(c->head + c->nin) % SHIM_MAX_INFLIGHT] = (struct shim_inflight){
+		id, ofd, (uint32_t)(reqlen + extralen - WIRE_PWRITE_HDR), WIRE_PWRITE, 0};
+	c->nin++;
+	c->inflight_bytes += reqlen + extralen;
+	return 0;
+}
+
+void shim_prefetch(struct shim_conn *c, struct shim_ofd *ofd, off_t off, uint32_t n)
+{
+	uint8_t req[64];
+	struct wire_pread m = {ofd->handle, (uint64_t)off, n};
+	struct iovec iov = {req, 0};
+	uint64_t id;
+	long len;
+
+	if (c->fd < 0 || c->pid != getpid() || c->nin >= SHIM_MAX_INFLIGHT / 2)
+		return;
+	len = wire_enc_pread(req, sizeof(req), 0, &m);
+	if (len < 0)
+		return;
+	id = c->next_id++;
+	put_id(req, id);
+	iov.iov_len = (size_t)len;
+	if (send_all(c->fd, &iov, 1) < 0) {
+		transport_fail(c, "sending", errno);
+		return;
+	}
+	c->inflight[(c->head + c->nin) % SHIM_MAX_INFLIGHT] =
+		(struct shim_inflight){id, ofd, n, WIRE_PREAD, (uint64_t)off};
+	c->nin++;
+}
+
+ssize_t shim_take_prefetch(struct shim_conn *c, struct shim_ofd *ofd, off_t off, uint32_t n,
+			   void *dst)
+{
+	struct shim_inflight *in;
+	struct wire_hdr h;
+	size_t body;
+	uint8_t lb[4];
+	uint32_t got;
+
+	while (c->nin && c->inflight[c->head].type != WIRE_PREAD)
+		if (drain_one(c) < 0)
+			return -1;
+	if (!c->nin)
+		return -2;
+	in = &c->inflight[c->head];
+	if (in->ofd != ofd || in->off != (uint64_t)off || in->len != n) {
+		if (drain_one(c) < 0)
+			return -1;
+		return -2;
+	}
+	if (read_reply_hdr(c, in->id, WIRE_PREAD, &h) < 0)
+		return -1;
+	body = h.length - WIRE_HDR_SIZE;
+	if (h.flags & WIRE_F_ERROR) {
+		if (recv_all(c->fd, c->buf, body) < 0)
+			return transport_fail(c, "reading a reply", errno);
+		pop(c);
+		return error_reply(c, body, WIRE_PREAD);
+	}
+	if (body < 4 || recv_all(c->fd, lb, 4) < 0)
+		return transport_fail(c, "reading data", body < 4 ? EPROTO : errno);
+	got = (uint32_t)lb[0] << 24 | (uint32_t)lb[1] << 16 | (uint32_t)lb[2] << 8 | lb[3];
+	if (got != body - 4 || got > n) {
+		shim_log("server %s sent %u bytes where %u were asked", c->addr, got, n);
+		drop(c);
+		c->broken = true;
+		return errno = EIO, -1;
+	}
+	if (recv_all(c->fd, dst, got) < 0)
+		return transport_fail(c, "reading data", errno);
+	pop(c);
+	return (ssize_t)got;
+}
+
+void shim_forget_prefetch(struct shim_conn *c, uint64_t dev, uint64_t ino)
+{
+	for (unsigned int i = 0; i < c->nin; i++) {
+		struct shim_inflight *in = &c->inflight[(c->head + i) % SHIM_MAX_INFLIGHT];
+
+		if (in->type == WIRE_PREAD && in->ofd && in->ofd->dev == dev && in->ofd->ino == ino)
+			in->ofd = NULL;
+	}
+}
+
+int shim_rpc(struct shim_conn *c, void *req, size_t reqlen, const void *extra, size_t extralen,
+	     const uint8_t **rep, size_t *replen, void *dst, size_t dstcap)
+{
+	struct wire_hdr h;
+	struct iovec iov[2];
+	uint16_t type;
+	uint64_t id;
+	size_t body;
+
+	if (c->fd < 0 || c->pid != getpid())
+		return errno = EIO, -1;
+	if (shim_conn_drain(c) < 0)
+		return -1;
+	id = c->next_id++;
 	type = (uint16_t)(((uint8_t *)req)[4] << 8 | ((uint8_t *)req)[5]);
 	put_id(req, id);
 	iov[0].iov_base = req;
@@ -351,16 +564,8 @@ int shim_rpc(struct shim_conn *c, void *req, size_t reqlen, const void *extra, s
 	iov[1].iov_len = extralen;
 	if (send_all(c->fd, iov, extralen ? 2 : 1) < 0)
 		return transport_fail(c, "sending", errno);
-	if (recv_all(c->fd, hb, sizeof(hb)) < 0)
-		return transport_fail(c, "waiting for a reply", errno);
-	rc = wire_hdr_decode(hb, sizeof(hb), c->max_frame, &h);
-	if (rc < 0 || !(h.flags & WIRE_F_REPLY) || h.id != id || h.type != type) {
-		shim_log("server %s sent a bad reply frame (%s); dropping the session", c->addr,
-			 rc < 0 ? wire_strerror(rc) : "out of sequence");
-		drop(c);
-		c->broken = true;
-		return errno = EIO, -1;
-	}
+	if (read_reply_hdr(c, id, type, &h) < 0)
+		return -1;
 	body = h.length - WIRE_HDR_SIZE;
 	if (dst && !(h.flags & WIRE_F_ERROR)) {
 		uint8_t lb[4];
@@ -380,20 +585,10 @@ int shim_rpc(struct shim_conn *c, void *req, size_t reqlen, const void *extra, s
 		*replen = n;
 		return 0;
 	}
-	if (body > c->bufcap)
-		return transport_fail(c, "reading a reply", EMSGSIZE);
 	if (recv_all(c->fd, c->buf, body) < 0)
 		return transport_fail(c, "reading a reply", errno);
-	if (h.flags & WIRE_F_ERROR) {
-		struct wire_error e;
-
-		if (wire_dec_error(c->buf, body, &e) < 0)
-			return errno = EIO, -1;
-		errno = wire_errno_to_host(e.err);
-		if (e.msg.len)
-			shim_debug("%s: %.*s", wire_type_name(type), (int)e.msg.len, e.msg.p);
-		return -1;
-	}
+	if (h.flags & WIRE_F_ERROR)
+		return error_reply(c, body, type);
 	if (rep)
 		*rep = c->buf;
 	if (replen)

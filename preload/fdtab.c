@@ -185,6 +185,7 @@ int shim_fd_adopt(struct shim_ofd *ofd, int fd, bool cloexec)
 static void ofd_free(struct shim_ofd *o)
 {
 	untrack(o);
+	shim_conn_forget(o);
 	if (o->sh)
 		munmap(o->sh, sizeof(*o->sh));
 	if (o->shfd >= 0)
@@ -345,8 +346,15 @@ static int send_pwrite(struct shim_ofd *o, const void *buf, size_t n, off_t off,
 		m.data.p = p + done;
 		m.data.len = (uint32_t)k;
 		wire_enc_pwrite_hdr(hdr, 0, &m);
+		if (!append) {
+			/* Pipelined: the reply is read later; an error lands in werr. */
+			if (shim_rpc_async(o->conn, hdr, sizeof(hdr), p + done, k, o) < 0)
+				return -1;
+			done += k;
+			continue;
+		}
 		if (shim_rpc(o->conn, hdr, sizeof(hdr), p + done, k, &rep, &replen, NULL, 0) < 0)
-			return done ? (int)0 : -1;
+			return -1;
 		if (wire_dec_pwrite_reply(rep, replen, &r) < 0)
 			return errno = EIO, -1;
 		done += r.written;
@@ -437,11 +445,23 @@ int shim_flush_all(void)
 	while (dirty_head)
 		if (shim_ofd_flush(dirty_head) < 0)
 			rc = -1;
+	for (struct shim_conn *c = shim_conns; c; c = c->next)
+		if (c->nin && c->fd >= 0 && c->pid == getpid() && shim_conn_drain(c) < 0)
+			rc = -1;
 	return rc;
 }
 
 void shim_drop_reads(struct shim_conn *c, uint64_t dev, uint64_t ino)
 {
+	if (c->nin && ino)
+		shim_forget_prefetch(c, dev, ino);
+	else if (c->nin)
+		for (unsigned int i = 0; i < c->nin; i++) {
+			struct shim_inflight *in = &c->inflight[(c->head + i) % SHIM_MAX_INFLIGHT];
+
+			if (in->type == WIRE_PREAD)
+				in->ofd = NULL;
+		}
 	for (size_t i = 0; i < nall; i++) {
 		struct shim_ofd *o = all[i];
 
@@ -471,16 +491,23 @@ static void patch_reads(struct shim_ofd *w, const uint8_t *buf, size_t n, off_t 
 	}
 }
 
+/* The largest PREAD count for n bytes. */
+static size_t fetch_size(struct shim_ofd *o, size_t n)
+{
+	if (n > WIRE_MAX_DATA)
+		n = WIRE_MAX_DATA;
+	if (n > o->conn->max_frame - WIRE_DATA_REPLY_HDR)
+		n = o->conn->max_frame - WIRE_DATA_REPLY_HDR;
+	return n;
+}
+
 static ssize_t fetch(struct shim_ofd *o, void *dst, size_t n, off_t off)
 {
 	struct wire_pread m;
 	size_t got;
 	long len;
 
-	if (n > WIRE_MAX_DATA)
-		n = WIRE_MAX_DATA;
-	if (n > o->conn->max_frame - WIRE_DATA_REPLY_HDR)
-		n = o->conn->max_frame - WIRE_DATA_REPLY_HDR;
+	n = fetch_size(o, n);
 	m.handle = o->handle;
 	m.offset = (uint64_t)off;
 	m.count = (uint32_t)n;
@@ -523,12 +550,19 @@ ssize_t shim_ofd_pread(struct shim_ofd *o, void *buf, size_t n, off_t off)
 			continue;
 		}
 		if (!shim_rbuf_size || want >= shim_rbuf_size) {
-			k = fetch(o, dst + done, want, at);
+			size_t ask = fetch_size(o, want);
+
+			k = o->conn->nin ? shim_take_prefetch(o->conn, o, at, (uint32_t)ask, dst + done) : -2;
+			if (k == -2)
+				k = fetch(o, dst + done, ask, at);
 			if (k < 0)
 				return done ? (ssize_t)done : -1;
 			done += (size_t)k;
-			if (k == 0 || (size_t)k < (want < WIRE_MAX_DATA ? want : WIRE_MAX_DATA))
+			if (k == 0 || (size_t)k < ask)
 				break;
+			/* A sequential reader in big blocks: ask for the next one now. */
+			if (done == n && shim_rbuf_size)
+				shim_prefetch(o->conn, o, at + k, (uint32_t)ask);
 			continue;
 		}
 		if (!o->rbuf) {
@@ -575,6 +609,8 @@ ssize_t shim_ofd_pwrite(struct shim_ofd *o, const void *buf, size_t n, off_t off
 		n = SSIZE_MAX;
 	if (shim_ofd_revive(o) < 0)
 		return -1;
+	if (o->conn->nin)
+		shim_forget_prefetch(o->conn, o->dev, o->ino);
 	if (append)
 		shim_drop_reads(o->conn, o->dev, o->ino);
 	else

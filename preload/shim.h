@@ -114,6 +114,8 @@ extern char *shim_cwd_remote;      /* absolute, normalized */
 extern char *shim_cwd_local;       /* cached kernel cwd */
 
 /* ---- connections ------------------------------------------------------------- */
+#define SHIM_MAX_INFLIGHT 64
+#define SHIM_MAX_INFLIGHT_BYTES (16u << 20)
 struct shim_conn {
 	char *addr;
 	int fd;            /* -1 when not connected */
@@ -125,6 +127,16 @@ struct shim_conn {
 	uint64_t epoch;    /* bumped at every (re)connection */
 	uint8_t *buf;      /* frame buffer, max_frame bytes */
 	size_t bufcap;
+	/* Pipelined PWRITEs whose replies are still to be read, oldest first. */
+	struct shim_inflight {
+		uint64_t id;
+		struct shim_ofd *ofd;   /* NULL: nobody waits for it any more */
+		uint32_t len;           /* bytes asked to be written or read */
+		uint16_t type;          /* WIRE_PWRITE, or WIRE_PREAD for a prefetch */
+		uint64_t off;           /* PREAD: where */
+	} inflight[SHIM_MAX_INFLIGHT];
+	unsigned int nin, head;
+	size_t inflight_bytes;
 	struct shim_conn *next;
 };
 extern struct shim_conn *shim_conns;
@@ -145,6 +157,27 @@ bool shim_is_shim_fd(int fd);
  * *replen. Lock held. */
 int shim_rpc(struct shim_conn *c, void *req, size_t reqlen, const void *extra, size_t extralen,
 	     const uint8_t **rep, size_t *replen, void *dst, size_t dstcap);
+/* Send a PWRITE frame without waiting for its reply; the reply is read by
+ * the next shim_rpc or shim_conn_drain, and an error in it is stored in
+ * ofd->werr. Waits for the oldest replies when the window is full. 0, or -1
+ * with errno EIO on a transport failure. Lock held. */
+int shim_rpc_async(struct shim_conn *c, void *req, size_t reqlen, const void *extra,
+		   size_t extralen, struct shim_ofd *ofd);
+/* Ask now for the block [off, off + n) of ofd that a sequential reader
+ * will want next; the reply waits in the socket. Lock held. */
+void shim_prefetch(struct shim_conn *c, struct shim_ofd *ofd, off_t off, uint32_t n);
+/* If the oldest outstanding request is ofd's prefetch of exactly
+ * [off, off + n), receive its data into dst and return the byte count;
+ * otherwise discard any prefetch and return -2; -1 on failure. Lock held. */
+ssize_t shim_take_prefetch(struct shim_conn *c, struct shim_ofd *ofd, off_t off, uint32_t n,
+			   void *dst);
+/* Forget prefetched data of a file that is being changed. Lock held. */
+void shim_forget_prefetch(struct shim_conn *c, uint64_t dev, uint64_t ino);
+/* Read every outstanding reply. Lock held. */
+int shim_conn_drain(struct shim_conn *c);
+/* Forget ofd in the in-flight window (it is being freed). Lock held. */
+void shim_conn_forget(struct shim_ofd *ofd);
+
 /* Scratch buffer for building requests (WIRE_MAX_PATH*2 + 1 KiB). Lock held. */
 extern uint8_t shim_reqbuf[];
 #define SHIM_REQBUF_SIZE (2 * WIRE_MAX_PATH + 1024)
@@ -235,6 +268,8 @@ int shim_ofd_flush(struct shim_ofd *o);
  * ino == 0) and drop their read caches if `drop`. */
 int shim_flush_file(struct shim_conn *c, uint64_t dev, uint64_t ino);
 int shim_flush_conn(struct shim_conn *c);
+/* Flush every buffer and wait for every acknowledgement: at fork, exec and
+ * exit, so the next reader (another process, another session) sees it all. */
 int shim_flush_all(void);
 void shim_drop_reads(struct shim_conn *c, uint64_t dev, uint64_t ino);
 
