@@ -1,0 +1,412 @@
+/* main.c - ckpt-server: command line, listeners, the accept loop and a clean shutdown. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "net.h"
+#include "resolve.h"
+#include "session.h"
+#include "wire.h"
+
+#ifndef CKPT_VERSION
+#define CKPT_VERSION "unknown"
+#endif
+
+#define MAX_LISTEN 16
+#define DEFAULT_MAX_SESSIONS 256u
+#define DEFAULT_MAX_OPEN 4096u
+#define LIMIT_MAX_SESSIONS 65536u
+#define LIMIT_MAX_OPEN (1u << 24)
+#define STOP_GRACE_MS 10000u /* in-flight requests get this long at shutdown */
+#define ACCEPT_PAUSE_MS 100  /* out of descriptors: retry accepting after this */
+#define ACCEPT_BURST 64      /* connections accepted per listener per wake */
+
+struct opts {
+	const char *root;
+	const char *listen[MAX_LISTEN];
+	int nlisten;
+	int level;
+	unsigned long max_sessions, max_open, max_frame;
+	const char *ready_file;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: ckpt-server --root DIR --listen ADDR [--listen ADDR]... [OPTION]...\n"
+		"Serve the files under DIR to checkpointable programs (libckptshim).\n"
+		"\n"
+		"  --root DIR            export this directory; nothing outside it is reachable\n"
+		"  --listen ADDR         tcp:HOST:PORT (tcp:[IPV6]:PORT; port 0 picks one) or\n"
+		"                        unix:PATH (unix:@NAME: abstract); repeatable\n"
+		"  --ready-file PATH     once listening, write PATH atomically, one line per\n"
+		"                        listener with its real address (tcp:127.0.0.1:40123)\n"
+		"  --log-level LEVEL     error, warn, info (default) or debug\n"
+		"  --max-sessions N      concurrent sessions (default %u)\n"
+		"  --max-open N          open files per session, EMFILE beyond (default %u)\n"
+		"  --max-frame BYTES     largest protocol frame, %u..%u (default %u);\n"
+		"                        a k or m suffix means KiB or MiB\n"
+		"  --help                show this help\n"
+		"  --version             show the version\n"
+		"\n"
+		"Logs go to stderr. SIGTERM or SIGINT: finish in-flight requests, fsync and\n"
+		"close every open file, remove unix sockets, exit 0. Exit status 2: bad usage;\n"
+		"1: cannot start.\n",
+		DEFAULT_MAX_SESSIONS, DEFAULT_MAX_OPEN, SRV_MIN_FRAME, WIRE_MAX_FRAME, WIRE_MAX_FRAME);
+}
+
+static _Noreturn void die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static _Noreturn void die_usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("ckpt-server: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs(" (try --help)\n", stderr);
+	exit(2);
+}
+
+static unsigned long parse_num(const char *opt, const char *s, unsigned long min, unsigned long max,
+			       int suffixes)
+{
+	unsigned long v, mul = 1;
+	char *end;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (suffixes && (*end == 'k' || *end == 'K')) {
+		mul = 1024;
+		end++;
+	} else if (suffixes && (*end == 'm' || *end == 'M')) {
+		mul = 1024 * 1024;
+		end++;
+	}
+	if (end == s || *end || errno || s[0] == '-' || s[0] == '+' || v > max / mul ||
+	    v * mul < min)
+		die_usage("%s: '%s' is not a number from %lu to %lu", opt, s, min, max);
+	return v * mul;
+}
+
+static void parse_args(int argc, char **argv, struct opts *o)
+{
+	enum { O_ROOT = 256, O_LISTEN, O_LOG, O_SESS, O_OPEN, O_FRAME, O_READY, O_HELP, O_VER };
+	static const struct option longopts[] = {
+		{ "root", required_argument, NULL, O_ROOT },
+		{ "listen", required_argument, NULL, O_LISTEN },
+		{ "log-level", required_argument, NULL, O_LOG },
+		{ "max-sessions", required_argument, NULL, O_SESS },
+		{ "max-open", required_argument, NULL, O_OPEN },
+		{ "max-frame", required_argument, NULL, O_FRAME },
+		{ "ready-file", required_argument, NULL, O_READY },
+		{ "help", no_argument, NULL, O_HELP },
+		{ "version", no_argument, NULL, O_VER },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	o->level = SRV_LOG_INFO;
+	o->max_sessions = DEFAULT_MAX_SESSIONS;
+	o->max_open = DEFAULT_MAX_OPEN;
+	o->max_frame = WIRE_MAX_FRAME;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
+		switch (c) {
+		case O_ROOT:
+			o->root = optarg;
+			break;
+		case O_LISTEN:
+			if (o->nlisten == MAX_LISTEN)
+				die_usage("--listen: at most %d listeners", MAX_LISTEN);
+			o->listen[o->nlisten++] = optarg;
+			break;
+		case O_LOG:
+			o->level = srv_log_parse_level(optarg);
+			if (o->level < 0)
+				die_usage("--log-level: '%s' is not error, warn, info or debug", optarg);
+			break;
+		case O_SESS:
+			o->max_sessions = parse_num("--max-sessions", optarg, 1, LIMIT_MAX_SESSIONS, 0);
+			break;
+		case O_OPEN:
+			o->max_open = parse_num("--max-open", optarg, 1, LIMIT_MAX_OPEN, 0);
+			break;
+		case O_FRAME:
+			o->max_frame = parse_num("--max-frame", optarg, SRV_MIN_FRAME, WIRE_MAX_FRAME, 1);
+			break;
+		case O_READY:
+			o->ready_file = optarg;
+			break;
+		case O_HELP:
+			usage(stdout);
+			exit(0);
+		case O_VER:
+			printf("ckpt-server %s\n", CKPT_VERSION);
+			exit(0);
+		case ':':
+			die_usage("option '%s' needs an argument", argv[optind - 1]);
+		default:
+			die_usage("unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		die_usage("unexpected argument '%s'", argv[optind]);
+	if (!o->root)
+		die_usage("--root DIR is required");
+	if (!o->nlisten)
+		die_usage("at least one --listen tcp:HOST:PORT or unix:PATH is required");
+	for (int i = 0; i < o->nlisten; i++) {
+		struct srv_addr a;
+		char err[256];
+
+		if (srv_addr_parse(o->listen[i], &a, err, sizeof(err)) < 0)
+			die_usage("--listen %s", err);
+	}
+}
+
+/* Each session may hold max_open files plus its socket and a READDIR dup. */
+static void raise_nofile(unsigned long sessions, unsigned long per_session)
+{
+	unsigned long long want = (unsigned long long)sessions * (per_session + 2) + 64;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+		rl.rlim_cur = (rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want) ? (rlim_t)want
+										   : rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			srv_pwarn("setrlimit(RLIMIT_NOFILE)");
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want)
+		srv_info("the descriptor limit (%llu) is below max-sessions x max-open (%llu): under "
+			 "full load opens fail with EMFILE", (unsigned long long)rl.rlim_cur, want);
+}
+
+/* Write the listeners' addresses to path atomically (temporary + rename). */
+static int write_ready_file(const char *path, const struct srv_listener *ls, int n)
+{
+	char tmp[PATH_MAX + 32];
+	FILE *f;
+	int fd, ok;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -1;
+	f = fdopen(fd, "w");
+	if (!f) {
+		close(fd);
+		unlink(tmp);
+		return -1;
+	}
+	for (int i = 0; i < n; i++)
+		fprintf(f, "%s\n", ls[i].addr);
+	ok = fflush(f) == 0 && fsync(fd) == 0;
+	ok = (fclose(f) == 0) && ok;
+	if (!ok || rename(tmp, path) < 0) {
+		int e = errno;
+		unlink(tmp);
+		errno = e;
+		return -1;
+	}
+	return 0;
+}
+
+static void close_listeners(struct srv_listener *ls, int n)
+{
+	for (int i = 0; i < n; i++)
+		srv_listener_close(&ls[i]);
+}
+
+/* Accept what is pending on l and start sessions. Returns 1 to pause
+ * accepting (out of descriptors or memory), else 0. */
+static int accept_pending(struct srv_listener *l, const struct srv_config *cfg)
+{
+	for (int i = 0; i < ACCEPT_BURST; i++) {
+		char peer[96];
+		int fd = srv_accept(l, peer, sizeof(peer));
+		int rc;
+
+		if (fd == -EAGAIN || fd == -EWOULDBLOCK)
+			return 0;
+		if (fd == -EINTR || fd == -ECONNABORTED || fd == -EPROTO || fd == -EPERM)
+			continue;
+		if (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS || fd == -ENOMEM) {
+			errno = -fd;
+			srv_pwarn("accept on %s; pausing new connections for %d ms", l->addr,
+				  ACCEPT_PAUSE_MS);
+			return 1;
+		}
+		if (fd < 0) {
+			errno = -fd;
+			srv_pwarn("accept on %s", l->addr);
+			return 0;
+		}
+		rc = srv_sessions_start(cfg, fd, peer);
+		if (rc == -EAGAIN) {
+			srv_warn("refusing a connection from %s: %lu sessions active (--max-sessions)",
+				 peer, (unsigned long)cfg->max_sessions);
+			close(fd);
+		} else if (rc < 0) {
+			errno = -rc;
+			srv_pwarn("cannot start a session for %s", peer);
+			close(fd);
+		}
+	}
+	return 0;
+}
+
+/* Poll the listeners until SIGTERM or SIGINT; returns the signal. */
+static int serve(int sigfd, int reapfd, struct srv_listener *ls, int n, const struct srv_config *cfg)
+{
+	struct pollfd pf[2 + MAX_LISTEN];
+	int paused = 0;
+
+	pf[0].fd = sigfd;
+	pf[0].events = POLLIN;
+	pf[1].fd = reapfd;
+	pf[1].events = POLLIN;
+	for (int i = 0; i < n; i++)
+		pf[2 + i].fd = ls[i].fd;
+	for (;;) {
+		int r;
+
+		for (int i = 0; i < n; i++)
+			pf[2 + i].events = paused ? 0 : POLLIN;
+		r = poll(pf, (nfds_t)(2 + n), paused ? ACCEPT_PAUSE_MS : -1);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			srv_perror("poll");
+			return SIGTERM;
+		}
+		if (r == 0) {
+			paused = 0;
+			continue;
+		}
+		if (pf[0].revents & POLLIN) {
+			struct signalfd_siginfo si;
+
+			if (read(sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+				return (int)si.ssi_signo;
+		}
+		if (pf[1].revents & POLLIN)
+			srv_sessions_reap();
+		for (int i = 0; i < n; i++)
+			if (pf[2 + i].revents & POLLIN)
+				paused |= accept_pending(&ls[i], cfg);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct srv_listener ls[MAX_LISTEN];
+	struct srv_config cfg;
+	struct opts o;
+	sigset_t sigs;
+	char err[512], addrs[MAX_LISTEN * (SRV_ADDR_MAX + 2)];
+	char *root_real;
+	int sigfd, reapfd, root, r, sig, n = 0;
+	size_t alen = 0;
+
+	parse_args(argc, argv, &o);
+	srv_log_set_level(o.level);
+
+	/* Before any thread: SIGTERM/SIGINT only through the signalfd, in main. */
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	if (sigprocmask(SIG_BLOCK, &sigs, NULL) < 0 ||
+	    (sigfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK)) < 0) {
+		srv_perror("signalfd");
+		return 1;
+	}
+
+	root = open(o.root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root < 0) {
+		srv_perror("--root %s", o.root);
+		return 1;
+	}
+	r = srv_resolve_probe(root);
+	if (r == 1) {
+		srv_warn("openat2(2) is missing (Linux before 5.6, or qemu-user): paths are confined "
+			 "to the root by a userspace walk, which cannot notice a directory being "
+			 "renamed out of the root during a request");
+	} else if (r < 0) {
+		errno = -r;
+		srv_perror("--root %s: cannot resolve beneath it", o.root);
+		return 1;
+	}
+	root_real = realpath(o.root, NULL);
+	raise_nofile(o.max_sessions, o.max_open);
+
+	for (n = 0; n < o.nlisten; n++) {
+		if (srv_listen(&ls[n], o.listen[n], err, sizeof(err)) < 0) {
+			srv_error("--listen %s", err);
+			close_listeners(ls, n);
+			return 1;
+		}
+		r = snprintf(addrs + alen, sizeof(addrs) - alen, "%s%s", n ? ", " : "", ls[n].addr);
+		if (r > 0 && (size_t)r < sizeof(addrs) - alen)
+			alen += (size_t)r;
+	}
+	reapfd = srv_sessions_init();
+	if (reapfd < 0) {
+		errno = -reapfd;
+		srv_perror("eventfd");
+		close_listeners(ls, n);
+		return 1;
+	}
+
+	cfg.root_fd = root;
+	cfg.max_frame = (uint32_t)o.max_frame;
+	cfg.max_open = (uint32_t)o.max_open;
+	cfg.max_sessions = (uint32_t)o.max_sessions;
+	srv_info("ckpt-server %s (protocol %d): exporting %s on %s; at most %lu sessions, %lu open "
+		 "files each, frames up to %lu bytes", CKPT_VERSION, WIRE_PROTO_VERSION,
+		 root_real ? root_real : o.root, addrs, o.max_sessions, o.max_open, o.max_frame);
+	free(root_real);
+
+	if (o.ready_file && write_ready_file(o.ready_file, ls, n) < 0) {
+		srv_perror("--ready-file %s", o.ready_file);
+		close_listeners(ls, n);
+		return 1;
+	}
+	/* From here on, files and directories get exactly the mode a client
+	 * asks for: the client applies its own umask (the listeners above were
+	 * created under ours). */
+	umask(0);
+
+	sig = serve(sigfd, reapfd, ls, n, &cfg);
+
+	srv_info("%s: stopping: no new connections; %u session%s finishing",
+		 sig == SIGINT ? "SIGINT" : "SIGTERM",
+		 srv_sessions_active(), srv_sessions_active() == 1 ? "" : "s");
+	close_listeners(ls, n);
+	srv_sessions_stop(STOP_GRACE_MS);
+	if (o.ready_file && unlink(o.ready_file) < 0 && errno != ENOENT)
+		srv_pwarn("cannot remove %s", o.ready_file);
+	close(root);
+	srv_info("stopped");
+	return 0;
+}

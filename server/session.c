@@ -1,0 +1,695 @@
+/* session.c - one session per thread: framing, HELLO, replies; the session registry. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "session.h"
+
+#ifndef CKPT_VERSION
+#define CKPT_VERSION "unknown"
+#endif
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#define SRV_BYTE_ORDER WIRE_BO_BIG
+#elif defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define SRV_BYTE_ORDER WIRE_BO_LITTLE
+#else
+#error "cannot tell the byte order of this target"
+#endif
+
+#define IN_FIRST (64u * 1024u)  /* first size of the receive buffer */
+#define OUT_FIRST (64u * 1024u) /* first size of the reply buffer: any small reply fits */
+#define WAITALL_MIN (64u * 1024u) /* rest of a frame at least this big: one MSG_WAITALL */
+#define THREAD_STACK (1u << 20)
+
+/* Return values of the HELLO step besides 0 and negative WIRE_E* codes. */
+#define HELLO_REPLY_CLOSE 1 /* send the (error) reply, then end the session */
+#define HELLO_CLOSE 2       /* end the session without a reply */
+
+static atomic_int stopping;
+
+/* ---- logging ---------------------------------------------------------------- */
+
+void srv_session_log(const struct srv_session *s, int level, const char *fmt, ...)
+{
+	int saved = errno;
+	char msg[1600];
+	va_list ap;
+
+	if (!srv_log_enabled(level))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	srv_log_at(level, NULL, 0, "session %" PRIu64 " (%s): %s", s->id, s->peer, msg);
+	errno = saved;
+}
+
+static const char *bo_name(unsigned bo)
+{
+	return bo == WIRE_BO_BIG ? "big-endian" : bo == WIRE_BO_LITTLE ? "little-endian" : "?";
+}
+
+/* The architecture this binary was built for (what matters for data layout),
+ * else the running kernel's machine name. */
+static const char *server_arch(char *buf, size_t cap)
+{
+#if defined(__x86_64__)
+	(void)buf, (void)cap;
+	return "x86_64";
+#elif defined(__aarch64__)
+	(void)buf, (void)cap;
+	return "aarch64";
+#elif defined(__s390x__)
+	(void)buf, (void)cap;
+	return "s390x";
+#elif defined(__powerpc64__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	(void)buf, (void)cap;
+	return "ppc64le";
+#elif defined(__riscv) && __riscv_xlen == 64
+	(void)buf, (void)cap;
+	return "riscv64";
+#else
+	struct utsname u;
+
+	if (uname(&u) < 0)
+		return "unknown";
+	snprintf(buf, cap, "%s", u.machine);
+	return buf;
+#endif
+}
+
+/* ---- buffers ------------------------------------------------------------------ */
+
+int srv_session_reserve(struct srv_session *s, size_t n)
+{
+	size_t cap;
+	uint8_t *p;
+
+	if (n <= s->out_cap)
+		return 0;
+	cap = s->out_cap ? s->out_cap : OUT_FIRST;
+	while (cap < n)
+		cap *= 2;
+	if (cap > s->cfg->max_frame)
+		cap = s->cfg->max_frame;
+	if (cap < n)
+		cap = n;
+	p = realloc(s->out, cap);
+	if (!p)
+		return -ENOMEM;
+	s->out = p;
+	s->out_cap = cap;
+	return 0;
+}
+
+/* Make room for need bytes from in_start on (need <= max_frame). */
+static int in_make_room(struct srv_session *s, size_t need)
+{
+	size_t have = s->in_end - s->in_start;
+	size_t cap;
+	uint8_t *p;
+
+	if (s->in_cap - s->in_start >= need)
+		return 0;
+	if (s->in_start) {
+		memmove(s->in, s->in + s->in_start, have);
+		s->in_start = 0;
+		s->in_end = have;
+		if (s->in_cap >= need)
+			return 0;
+	}
+	cap = s->in_cap ? s->in_cap : IN_FIRST;
+	while (cap < need)
+		cap *= 2;
+	if (cap > s->cfg->max_frame)
+		cap = s->cfg->max_frame;
+	if (cap < need)
+		cap = need;
+	p = realloc(s->in, cap);
+	if (!p)
+		return -ENOMEM;
+	s->in = p;
+	s->in_cap = cap;
+	return 0;
+}
+
+/* Have at least need bytes buffered from in_start. 1: done; 0: end of
+ * stream first; -1: error (errno set). Reads ahead when it can. */
+static int in_fill(struct srv_session *s, size_t need)
+{
+	int r = in_make_room(s, need);
+
+	if (r < 0) {
+		errno = -r;
+		return -1;
+	}
+	while (s->in_end - s->in_start < need) {
+		size_t want = need - (s->in_end - s->in_start);
+		ssize_t n;
+
+		if (want >= WAITALL_MIN)
+			n = recv(s->fd, s->in + s->in_end, want, MSG_WAITALL);
+		else
+			n = recv(s->fd, s->in + s->in_end, s->in_cap - s->in_end, 0);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (n == 0)
+			return 0;
+		s->in_end += (size_t)n;
+	}
+	return 1;
+}
+
+/* Is another whole, well-formed frame already buffered? Then the reply can
+ * wait in the socket for the next one (MSG_MORE). */
+static int next_frame_buffered(const struct srv_session *s)
+{
+	size_t have = s->in_end - s->in_start;
+	struct wire_hdr h;
+
+	if (have < WIRE_HDR_SIZE)
+		return 0;
+	if (wire_hdr_decode(s->in + s->in_start, have, s->cfg->max_frame, &h) != WIRE_OK)
+		return 0;
+	return h.length <= have;
+}
+
+static int send_all(struct srv_session *s, const uint8_t *p, size_t n, int more)
+{
+	int flags = MSG_NOSIGNAL | (more ? MSG_MORE : 0);
+
+	while (n) {
+		ssize_t w = send(s->fd, p, n, flags);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+int srv_session_pipe(struct srv_session *s, size_t n)
+{
+	if (s->pipe[0] < 0) {
+		if (s->pipe_cap == 1) /* tried and failed before */
+			return -1;
+		if (pipe2(s->pipe, O_CLOEXEC) < 0) {
+			s->pipe_cap = 1;
+			return -1;
+		}
+		s->pipe_cap = 0;
+	}
+	if (s->pipe_cap < n) {
+		int got = fcntl(s->pipe[1], F_SETPIPE_SZ, (int)n);
+
+		if (got > 0)
+			s->pipe_cap = (size_t)got;
+	}
+	return s->pipe_cap >= n ? 0 : -1;
+}
+
+/* Move the spliced part of a reply from the pipe to the socket. */
+static int send_spliced(struct srv_session *s, int more)
+{
+	while (s->splice_len) {
+		ssize_t n = splice(s->pipe[0], NULL, s->fd, NULL, s->splice_len,
+				   SPLICE_F_MOVE | (more ? SPLICE_F_MORE : 0));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EPIPE;
+			return -1;
+		}
+		s->splice_len -= (size_t)n;
+	}
+	return 0;
+}
+
+void srv_session_reply_error(struct srv_session *s, const struct wire_hdr *h, int err,
+			     const char *msg)
+{
+	struct wire_error e;
+	long n;
+
+	e.err = wire_errno_from_host(err);
+	e.msg.p = msg ? msg : "";
+	e.msg.len = msg ? (uint32_t)strlen(msg) : 0;
+	n = wire_enc_error(s->out, s->out_cap, h->type, h->id, &e);
+	s->out_len = n > 0 ? (size_t)n : 0;
+	s->last_err = err;
+}
+
+/* ---- HELLO ---------------------------------------------------------------------- */
+
+static int do_hello(struct srv_session *s, const struct wire_hdr *h, const uint8_t *p, size_t len)
+{
+	char arch_buf[72], c_arch[72], c_job[136], c_peer[136], reason[96];
+	const char *arch = server_arch(arch_buf, sizeof(arch_buf));
+	const char *peer_str = "ckpt-server " CKPT_VERSION;
+	struct wire_hello m, r;
+	long page = sysconf(_SC_PAGESIZE);
+	int rc;
+	long n;
+
+	if (h->type != WIRE_HELLO) {
+		/* A protocol error (PROTOCOL.md 3.3): no answer, the stream is
+		 * not trusted. */
+		srv_session_log(s, SRV_LOG_WARN, "protocol error: first request is %s, not HELLO; "
+				"closing", wire_type_name(h->type));
+		return HELLO_CLOSE;
+	}
+	rc = wire_dec_hello(p, len, &m);
+	if (rc)
+		return rc;
+	srv_log_sanitize(c_arch, sizeof(c_arch), m.arch.p, m.arch.len);
+	srv_log_sanitize(c_job, sizeof(c_job), m.job.p, m.job.len);
+	srv_log_sanitize(c_peer, sizeof(c_peer), m.peer.p, m.peer.len);
+	/* m.version is the highest the client speaks; we answer with the one
+	 * the session uses, ours, unless the client cannot speak it. */
+	if (m.version < WIRE_PROTO_VERSION) {
+		srv_session_log(s, SRV_LOG_WARN,
+				"HELLO from '%s' speaks protocol versions up to %u; this server needs %u; "
+				"closing", c_peer, m.version, WIRE_PROTO_VERSION);
+		snprintf(reason, sizeof(reason), "protocol version %u not supported (server: %u)",
+			 m.version, WIRE_PROTO_VERSION);
+		srv_session_reply_error(s, h, EPROTO, reason);
+		return HELLO_REPLY_CLOSE;
+	}
+	if (m.max_frame < SRV_MIN_FRAME) {
+		srv_session_log(s, SRV_LOG_WARN, "HELLO with max frame %" PRIu32
+				" (below %u) from '%s': closing", m.max_frame, SRV_MIN_FRAME, c_peer);
+		snprintf(reason, sizeof(reason), "max frame %" PRIu32 " below the minimum %u",
+			 m.max_frame, SRV_MIN_FRAME);
+		srv_session_reply_error(s, h, EPROTO, reason);
+		return HELLO_REPLY_CLOSE;
+	}
+	s->out_max = m.max_frame < s->cfg->max_frame ? m.max_frame : s->cfg->max_frame;
+
+	memset(&r, 0, sizeof(r));
+	r.version = WIRE_PROTO_VERSION;
+	r.byte_order = SRV_BYTE_ORDER;
+	r.page_size = page > 0 ? (uint32_t)page : 0;
+	r.pid = 0;
+	r.session = s->id;
+	r.max_frame = s->cfg->max_frame;
+	r.arch.p = arch;
+	r.arch.len = (uint32_t)strlen(arch);
+	r.job.p = "";
+	r.job.len = 0;
+	r.peer.p = peer_str;
+	r.peer.len = (uint32_t)strlen(peer_str);
+	n = wire_enc_hello(s->out, s->out_cap, h->id, WIRE_F_REPLY, &r);
+	if (n < 0) {
+		srv_session_log(s, SRV_LOG_ERROR, "cannot encode the HELLO reply: %s",
+				wire_strerror((int)n));
+		srv_session_reply_error(s, h, EIO, "server cannot encode its HELLO reply");
+		return HELLO_REPLY_CLOSE;
+	}
+	s->out_len = (size_t)n;
+	s->hello_done = 1;
+
+	srv_session_log(s, SRV_LOG_INFO,
+			"HELLO: protocol %u, job '%s', client '%s' pid %" PRIu32 " %s %s page %" PRIu32
+			", server %s %s page %" PRIu32 "%s; max frame %" PRIu32,
+			r.version, c_job, c_peer, m.pid, c_arch, bo_name(m.byte_order), m.page_size, arch,
+			bo_name(r.byte_order), r.page_size,
+			(m.byte_order != r.byte_order || m.page_size != r.page_size ||
+			 m.arch.len != r.arch.len || memcmp(m.arch.p, r.arch.p, m.arch.len) != 0)
+				? " (heterogeneous pair)"
+				: "",
+			s->out_max);
+	return 0;
+}
+
+/* ---- the session loop ---------------------------------------------------------- */
+
+static void report_close(void *ctx, const struct srv_handle *h, const char *op, int err)
+{
+	const struct srv_session *s = ctx;
+	char path[256];
+	char eb[128];
+
+	srv_log_sanitize(path, sizeof(path), h->path, strlen(h->path));
+	srv_session_log(s, SRV_LOG_WARN, "%s of '%s' at session end failed: %s", op, path,
+			srv_strerror(err, eb, sizeof(eb)));
+}
+
+/* Serve frames until the end. Returns 0 for an orderly end, -1 otherwise;
+ * *why says why for the log. */
+static int serve(struct srv_session *s, const char **why)
+{
+	int r;
+
+	for (;;) {
+		struct wire_hdr h;
+		const uint8_t *payload;
+		size_t plen;
+		int rc;
+
+		/* At a stop the socket is shut down for reading: requests that
+		 * already arrived are still served, then recv sees the end. */
+		r = in_fill(s, WIRE_HDR_SIZE);
+		if (r == 0 && s->in_end == s->in_start) {
+			*why = atomic_load(&stopping) ? "server stopping" : "closed by the client";
+			return 0;
+		}
+		if (r <= 0)
+			goto input_ended;
+		rc = wire_hdr_decode(s->in + s->in_start, WIRE_HDR_SIZE, s->cfg->max_frame, &h);
+		if (rc) {
+			srv_session_log(s, SRV_LOG_WARN,
+					"malformed frame header (length %" PRIu32 ", type %u, flags 0x%x, "
+					"max frame %" PRIu32 "): %s; closing",
+					h.length, h.type, h.flags, s->cfg->max_frame, wire_strerror(rc));
+			*why = "malformed frame";
+			return -1;
+		}
+		if (h.flags & WIRE_F_REPLY) {
+			srv_session_log(s, SRV_LOG_WARN,
+					"malformed frame: %s #%" PRIu64 " from the client carries the reply "
+					"flag; closing", wire_type_name(h.type), h.id);
+			*why = "malformed frame";
+			return -1;
+		}
+		r = in_fill(s, h.length);
+		if (r <= 0)
+			goto input_ended;
+		payload = s->in + s->in_start + WIRE_HDR_SIZE;
+		plen = h.length - WIRE_HDR_SIZE;
+		s->in_start += h.length; /* the payload stays put until the next in_fill */
+		s->out_len = 0;
+		s->last_err = 0;
+
+		if (!s->hello_done) {
+			rc = do_hello(s, &h, payload, plen);
+			if (rc == HELLO_CLOSE) {
+				*why = "protocol error";
+				return -1;
+			}
+		} else if (h.type == WIRE_HELLO) {
+			srv_session_log(s, SRV_LOG_WARN, "second HELLO #%" PRIu64 " refused", h.id);
+			srv_session_reply_error(s, &h, EPROTO, "HELLO was already done on this session");
+			rc = 0;
+		} else {
+			rc = srv_fileop(s, &h, payload, plen);
+		}
+		if (rc < 0) {
+			srv_session_log(s, SRV_LOG_WARN,
+					"malformed %s request #%" PRIu64 " (%zu payload bytes): %s; closing",
+					wire_type_name(h.type), h.id, plen, wire_strerror(rc));
+			*why = "malformed request";
+			return -1;
+		}
+		s->nreq++;
+		if (srv_log_enabled(SRV_LOG_DEBUG))
+			srv_session_log(s, SRV_LOG_DEBUG, "%s #%" PRIu64 " -> %s%s", wire_type_name(h.type),
+					h.id, s->last_err ? "error " : "ok",
+					s->last_err ? srv_errname(s->last_err) : "");
+		if (s->out_len == 0) { /* only if encoding the reply itself failed */
+			srv_session_log(s, SRV_LOG_ERROR, "no reply could be built for %s #%" PRIu64,
+					wire_type_name(h.type), h.id);
+			*why = "internal error";
+			return -1;
+		}
+		if (send_all(s, s->out, s->out_len, s->splice_len || next_frame_buffered(s)) < 0 ||
+		    send_spliced(s, s->tail_len || next_frame_buffered(s)) < 0 ||
+		    send_all(s, s->out + s->out_len, s->tail_len, next_frame_buffered(s)) < 0) {
+			srv_session_log(s, SRV_LOG_INFO, "connection lost while replying: %s",
+					srv_errname(errno));
+			*why = "connection lost";
+			return -1;
+		}
+		s->tail_len = 0;
+		if (s->in_start == s->in_end)
+			s->in_start = s->in_end = 0;
+		if (rc == HELLO_REPLY_CLOSE) {
+			*why = "HELLO refused";
+			return -1;
+		}
+	}
+
+input_ended:
+	if (atomic_load(&stopping)) {
+		*why = "server stopping";
+		return 0;
+	}
+	if (r == 0) {
+		srv_session_log(s, SRV_LOG_WARN, "connection closed in the middle of a frame "
+				"(%zu bytes of it received)", s->in_end - s->in_start);
+		*why = "truncated frame";
+	} else {
+		srv_session_log(s, SRV_LOG_INFO, "receive failed: %s", srv_errname(errno));
+		*why = "connection lost";
+	}
+	return -1;
+}
+
+int srv_session_run(const struct srv_config *cfg, int fd, uint64_t id, const char *peer)
+{
+	struct srv_session *s = calloc(1, sizeof(*s));
+	const char *why = "?";
+	uint32_t closed;
+	int rc;
+
+	if (!s) {
+		srv_log_at(SRV_LOG_ERROR, NULL, 0, "session %" PRIu64 ": out of memory", id);
+		shutdown(fd, SHUT_RDWR);
+		return -1;
+	}
+	s->id = id;
+	s->fd = fd;
+	s->cfg = cfg;
+	snprintf(s->peer, sizeof(s->peer), "%s", peer ? peer : "?");
+	s->out_max = cfg->max_frame;
+	s->pipe[0] = s->pipe[1] = -1;
+	srv_handles_init(&s->handles, cfg->max_open);
+	if (srv_session_reserve(s, OUT_FIRST) < 0) {
+		srv_session_log(s, SRV_LOG_ERROR, "out of memory");
+		rc = -1;
+		why = "out of memory";
+	} else {
+		srv_session_log(s, SRV_LOG_DEBUG, "connected");
+		rc = serve(s, &why);
+	}
+	closed = srv_handles_close_all(&s->handles, atomic_load(&stopping), report_close, s);
+	/* A connection that closes without a word (a probe) is not news. */
+	srv_session_log(s, s->hello_done || rc ? SRV_LOG_INFO : SRV_LOG_DEBUG,
+			"ended (%s) after %" PRIu64 " request%s; %" PRIu32
+			" open file%s closed%s", why, s->nreq, s->nreq == 1 ? "" : "s", closed,
+			closed == 1 ? "" : "s",
+			closed && atomic_load(&stopping) ? " after fsync" : "");
+	shutdown(fd, SHUT_RDWR);
+	srv_handles_destroy(&s->handles);
+	if (s->pipe[0] >= 0) {
+		close(s->pipe[0]);
+		close(s->pipe[1]);
+	}
+	free(s->in);
+	free(s->out);
+	free(s);
+	return rc;
+}
+
+/* ---- registry ---------------------------------------------------------------------- */
+
+struct reg_entry {
+	struct reg_entry *next;
+	pthread_t tid;
+	int fd;
+	int done;
+	uint64_t id;
+	const struct srv_config *cfg;
+	char peer[96];
+};
+
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t reg_cond = PTHREAD_COND_INITIALIZER;
+static struct reg_entry *reg_head;
+static unsigned reg_active; /* threads still serving */
+static int reg_event = -1;
+static uint64_t reg_next_id = 1;
+
+static void *session_thread(void *arg)
+{
+	struct reg_entry *e = arg;
+	uint64_t one = 1;
+
+	srv_session_run(e->cfg, e->fd, e->id, e->peer);
+	pthread_mutex_lock(&reg_lock);
+	e->done = 1;
+	reg_active--;
+	pthread_cond_broadcast(&reg_cond);
+	pthread_mutex_unlock(&reg_lock);
+	if (reg_event >= 0 && write(reg_event, &one, sizeof(one)) < 0) {
+		/* the counter cannot overflow in practice; main reaps on its next wake */
+	}
+	return NULL;
+}
+
+int srv_sessions_init(void)
+{
+	if (reg_event < 0) {
+		reg_event = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (reg_event < 0)
+			return -errno;
+	}
+	return reg_event;
+}
+
+unsigned srv_sessions_active(void)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&reg_lock);
+	n = reg_active;
+	pthread_mutex_unlock(&reg_lock);
+	return n;
+}
+
+int srv_sessions_start(const struct srv_config *cfg, int fd, const char *peer)
+{
+	struct reg_entry *e;
+	pthread_attr_t attr;
+	int r;
+
+	if (atomic_load(&stopping))
+		return -ESHUTDOWN;
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	e->fd = fd;
+	e->cfg = cfg;
+	snprintf(e->peer, sizeof(e->peer), "%s", peer ? peer : "?");
+
+	pthread_attr_init(&attr);
+#if !defined(__SANITIZE_ADDRESS__)
+	pthread_attr_setstacksize(&attr, THREAD_STACK);
+#endif
+	pthread_mutex_lock(&reg_lock);
+	if (reg_active >= cfg->max_sessions) {
+		pthread_mutex_unlock(&reg_lock);
+		pthread_attr_destroy(&attr);
+		free(e);
+		return -EAGAIN;
+	}
+	e->id = reg_next_id++;
+	r = pthread_create(&e->tid, &attr, session_thread, e);
+	if (r == 0) {
+		e->next = reg_head;
+		reg_head = e;
+		reg_active++;
+	}
+	pthread_mutex_unlock(&reg_lock);
+	pthread_attr_destroy(&attr);
+	if (r) {
+		free(e);
+		return -r;
+	}
+	return 0;
+}
+
+/* Unlink the entries whose thread is done (all of them if all is set) and
+ * return them as a list. */
+static struct reg_entry *take_entries(int all)
+{
+	struct reg_entry *out = NULL, **pp;
+
+	pthread_mutex_lock(&reg_lock);
+	for (pp = &reg_head; *pp;) {
+		struct reg_entry *e = *pp;
+
+		if (all || e->done) {
+			*pp = e->next;
+			e->next = out;
+			out = e;
+		} else {
+			pp = &e->next;
+		}
+	}
+	pthread_mutex_unlock(&reg_lock);
+	return out;
+}
+
+static void join_entries(struct reg_entry *e)
+{
+	while (e) {
+		struct reg_entry *next = e->next;
+
+		pthread_join(e->tid, NULL);
+		close(e->fd);
+		free(e);
+		e = next;
+	}
+}
+
+void srv_sessions_reap(void)
+{
+	uint64_t n;
+
+	if (reg_event >= 0 && read(reg_event, &n, sizeof(n)) < 0) {
+		/* EAGAIN: nothing signalled; reap anyway */
+	}
+	join_entries(take_entries(0));
+}
+
+static void shutdown_running(int how)
+{
+	pthread_mutex_lock(&reg_lock);
+	for (struct reg_entry *e = reg_head; e; e = e->next)
+		if (!e->done)
+			shutdown(e->fd, how);
+	pthread_mutex_unlock(&reg_lock);
+}
+
+void srv_sessions_stop(unsigned grace_ms)
+{
+	struct timespec deadline;
+	unsigned left;
+
+	atomic_store(&stopping, 1);
+	shutdown_running(SHUT_RD);
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += grace_ms / 1000;
+	deadline.tv_nsec += (long)(grace_ms % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&reg_lock);
+	while (reg_active > 0)
+		if (pthread_cond_timedwait(&reg_cond, &reg_lock, &deadline) == ETIMEDOUT)
+			break;
+	left = reg_active;
+	pthread_mutex_unlock(&reg_lock);
+
+	if (left) {
+		srv_log_at(SRV_LOG_WARN, NULL, 0,
+			   "%u session%s still busy after %u ms; shutting their connections down", left,
+			   left == 1 ? "" : "s", grace_ms);
+		shutdown_running(SHUT_RDWR);
+	}
+	join_entries(take_entries(1));
+}

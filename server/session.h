@@ -1,0 +1,107 @@
+/* session.h - one client session: framing, HELLO, dispatch; and the registry
+ * of session threads that main() starts, reaps and stops.
+ *
+ * A session is one connected stream socket served by one thread with
+ * blocking I/O. Requests are read one frame at a time (header checked before
+ * the body is read or any memory is sized by it), answered in order, and any
+ * malformed frame ends the session with one logged line. This header is
+ * private to server/.
+ */
+#ifndef CKPT_SRV_SESSION_H
+#define CKPT_SRV_SESSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "handles.h"
+#include "resolve.h"
+#include "wire.h"
+
+/* Smallest frame limit we configure or accept from a client: PROTOCOL.md
+ * says every peer accepts frames up to 64 KiB. */
+#define SRV_MIN_FRAME (64u * 1024u)
+/* Largest READDIR reply payload, whatever the client asks for. */
+#define SRV_READDIR_MAX (1u << 20)
+
+struct srv_config {
+	int root_fd;           /* O_PATH|O_DIRECTORY fd of the export root */
+	uint32_t max_frame;    /* largest frame we accept (SRV_MIN_FRAME..WIRE_MAX_FRAME) */
+	uint32_t max_open;     /* open handles per session */
+	uint32_t max_sessions; /* concurrent sessions (registry only) */
+};
+
+struct srv_session {
+	uint64_t id;
+	int fd;
+	char peer[96]; /* "unix pid 1234 uid 1000", "tcp 127.0.0.1:51234" */
+	const struct srv_config *cfg;
+	uint32_t out_max; /* largest reply: min(our max_frame, the client's) */
+	int hello_done;
+	uint64_t nreq;
+	struct srv_handles handles;
+
+	uint8_t *in; /* received bytes: [in_start, in_end) not yet consumed */
+	size_t in_cap, in_start, in_end;
+	uint8_t *out; /* the reply being built */
+	size_t out_cap, out_len;
+	/* Zero-copy PREAD: the reply is s->out's first out_len bytes (the
+	 * header), then splice_len data bytes waiting in the pipe, then
+	 * tail_len more data bytes at s->out + out_len. */
+	int pipe[2];
+	size_t pipe_cap, splice_len, tail_len;
+	int last_err; /* host errno of the last error reply, 0 if none */
+
+	char path1[SRV_PATH_BUF], path2[SRV_PATH_BUF];
+};
+
+/* Serve one connected socket until the peer closes it, a malformed frame,
+ * an I/O error, or srv_sessions_stop(). Blocks; does not close fd (the
+ * caller owns it) but shuts it down at the end so the peer sees EOF. All
+ * handles the session opened are closed (after fsync if the server is
+ * stopping). peer describes the client for the log (copied). Returns 0 for
+ * an orderly end (EOF between frames, or stop), -1 otherwise. */
+int srv_session_run(const struct srv_config *cfg, int fd, uint64_t id, const char *peer);
+
+/* Log a line prefixed with "session ID (PEER): ". */
+void srv_session_log(const struct srv_session *s, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* A pipe able to hold n bytes, for splicing a read reply; 0 or -1 (then
+ * the caller copies instead). */
+int srv_session_pipe(struct srv_session *s, size_t n);
+
+/* Make room for a reply of n bytes in s->out (n <= s->out_max).
+ * 0 or -ENOMEM. */
+int srv_session_reserve(struct srv_session *s, size_t n);
+
+/* Build an error reply to h in s->out: err is a host errno (sent through
+ * wire_errno_from_host), msg a short detail or NULL. Sets s->last_err. */
+void srv_session_reply_error(struct srv_session *s, const struct wire_hdr *h, int err,
+			     const char *msg);
+
+/* Dispatch one request (not HELLO) in fileops.c: build the reply (a result
+ * or an error reply) in s->out/out_len and return 0, or return a negative
+ * WIRE_E* code for a malformed request, which ends the session. p/len is the
+ * payload (frame minus header). */
+int srv_fileop(struct srv_session *s, const struct wire_hdr *h, const uint8_t *p, size_t len);
+
+/* ---- registry (used by main) ---- */
+
+/* Set up the registry: an eventfd main polls, readable when a session ended
+ * (then call srv_sessions_reap). Returns the fd or -errno. */
+int srv_sessions_init(void);
+/* Start a session thread for fd (ownership passes to the registry on
+ * success: it closes fd after the thread is reaped). -EAGAIN when
+ * max_sessions are active, or -errno. */
+int srv_sessions_start(const struct srv_config *cfg, int fd, const char *peer);
+/* Join the threads of sessions that have ended and close their sockets. */
+void srv_sessions_reap(void);
+unsigned srv_sessions_active(void);
+/* Stop: every session's socket is shut down for reading, so each answers
+ * the requests that already reached it, then sees the end of the stream,
+ * fsyncs and closes its files. Waits up to
+ * grace_ms, then also shuts down writing to unblock stuck replies, then
+ * joins every thread. */
+void srv_sessions_stop(unsigned grace_ms);
+
+#endif

@@ -1,0 +1,1227 @@
+/* test_server_session.c - whole requests through a session (server/session.c, fileops.c, handles.c).
+ *
+ * Each test runs srv_session_run() in a thread on one end of a socketpair and
+ * talks the wire protocol on the other end, encoding with wire/ (or by hand,
+ * for frames a correct encoder refuses to build).
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "session.h"
+#include "wire.h"
+
+/* ---- fixture: a temporary export root ------------------------------------------ */
+
+static char base[64];
+static char rootp[96];
+static struct srv_config cfg;
+
+static void setup(void)
+{
+	snprintf(base, sizeof(base), "/tmp/ckpt-session.XXXXXX");
+	cr_assert(mkdtemp(base));
+	snprintf(rootp, sizeof(rootp), "%s/root", base);
+	cr_assert(mkdir(rootp, 0755) == 0);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.root_fd = open(rootp, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	cr_assert(cfg.root_fd >= 0);
+	cfg.max_frame = WIRE_MAX_FRAME;
+	cfg.max_open = 64;
+	cfg.max_sessions = 256;
+	umask(0); /* as the server does: modes are the client's */
+}
+
+static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
+{
+	(void)st, (void)flag, (void)f;
+	return remove(p);
+}
+
+static void teardown(void)
+{
+	close(cfg.root_fd);
+	nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void root_file(const char *name, const char *content)
+{
+	char p[256];
+	int fd;
+
+	snprintf(p, sizeof(p), "%s/%s", rootp, name);
+	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	cr_assert(fd >= 0, "%s: %s", p, strerror(errno));
+	cr_assert(write(fd, content, strlen(content)) == (ssize_t)strlen(content));
+	close(fd);
+}
+
+static void root_path(char *out, size_t cap, const char *name)
+{
+	snprintf(out, cap, "%s/%s", rootp, name);
+}
+
+/* ---- a client ---------------------------------------------------------------------- */
+
+struct cli {
+	int fd;         /* our end */
+	int sfd;        /* the session's end */
+	pthread_t th;
+	int rc;         /* srv_session_run's result, after cli_join */
+	uint64_t next_id;
+	uint8_t *req;   /* request being built */
+	uint8_t *rsp;   /* last reply frame */
+	struct wire_hdr rh;
+	const uint8_t *pl; /* reply payload */
+	size_t plen;
+	struct wire_error err;
+};
+
+static void *session_main(void *arg)
+{
+	struct cli *c = arg;
+
+	c->rc = srv_session_run(&cfg, c->sfd, 7, "test peer");
+	return NULL;
+}
+
+static struct cli *cli_start(void)
+{
+	struct cli *c = calloc(1, sizeof(*c));
+	int sv[2];
+
+	cr_assert(c);
+	cr_assert(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+	c->fd = sv[0];
+	c->sfd = sv[1];
+	c->next_id = 100;
+	c->req = malloc(WIRE_MAX_FRAME);
+	c->rsp = malloc(WIRE_MAX_FRAME);
+	cr_assert(c->req && c->rsp);
+	cr_assert(pthread_create(&c->th, NULL, session_main, c) == 0);
+	return c;
+}
+
+/* Wait for the session to end; returns srv_session_run's result. */
+static int cli_join(struct cli *c)
+{
+	pthread_join(c->th, NULL);
+	close(c->sfd);
+	c->sfd = -1;
+	return c->rc;
+}
+
+static void cli_free(struct cli *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	if (c->sfd >= 0) {
+		pthread_join(c->th, NULL);
+		close(c->sfd);
+	}
+	free(c->req);
+	free(c->rsp);
+	free(c);
+}
+
+static void send_bytes(struct cli *c, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	while (n) {
+		ssize_t w = send(c->fd, b, n, MSG_NOSIGNAL);
+
+		cr_assert(w > 0, "send: %s", strerror(errno));
+		b += w;
+		n -= (size_t)w;
+	}
+}
+
+/* Read exactly n bytes: 1, or 0 at end of stream. */
+static int recv_bytes(struct cli *c, void *p, size_t n)
+{
+	uint8_t *b = p;
+
+	while (n) {
+		ssize_t r = recv(c->fd, b, n, 0);
+
+		if (r == 0)
+			return 0;
+		cr_assert(r > 0, "recv: %s", strerror(errno));
+		b += r;
+		n -= (size_t)r;
+	}
+	return 1;
+}
+
+/* Read one reply frame into c->rsp: 1, or 0 if the session closed. */
+static int recv_reply(struct cli *c)
+{
+	if (!recv_bytes(c, c->rsp, WIRE_HDR_SIZE))
+		return 0;
+	cr_assert_eq(wire_hdr_decode(c->rsp, WIRE_HDR_SIZE, WIRE_MAX_FRAME, &c->rh), 0);
+	cr_assert(c->rh.flags & WIRE_F_REPLY);
+	cr_assert(recv_bytes(c, c->rsp + WIRE_HDR_SIZE, c->rh.length - WIRE_HDR_SIZE));
+	c->pl = c->rsp + WIRE_HDR_SIZE;
+	c->plen = c->rh.length - WIRE_HDR_SIZE;
+	return 1;
+}
+
+/* Send the frame of n bytes in c->req (n from an encoder), read the reply,
+ * check it answers the request. Returns 0 for a result, or the host errno of
+ * an error reply. */
+static int call(struct cli *c, long n)
+{
+	struct wire_hdr q;
+
+	cr_assert(n > 0, "encoder failed: %s", wire_strerror((int)n));
+	cr_assert_eq(wire_hdr_decode(c->req, (size_t)n, WIRE_MAX_FRAME, &q), 0);
+	send_bytes(c, c->req, (size_t)n);
+	cr_assert(recv_reply(c), "session closed instead of answering %s", wire_type_name(q.type));
+	cr_assert_eq(c->rh.id, q.id, "reply id");
+	cr_assert_eq(c->rh.type, q.type, "reply type");
+	if (c->rh.flags & WIRE_F_ERROR) {
+		cr_assert_eq(wire_dec_error(c->pl, c->plen, &c->err), 0);
+		return wire_errno_to_host(c->err.err);
+	}
+	return 0;
+}
+
+static uint64_t nid(struct cli *c)
+{
+	return c->next_id++;
+}
+
+static void hello(struct cli *c)
+{
+	struct wire_hello m, r;
+
+	memset(&m, 0, sizeof(m));
+	m.version = WIRE_PROTO_VERSION;
+	m.byte_order = WIRE_BO_BIG;
+	m.page_size = 65536;
+	m.pid = 4242;
+	m.max_frame = WIRE_MAX_FRAME;
+	m.arch = (struct wire_str){ "s390x", 5 };
+	m.job = (struct wire_str){ "unit-job", 8 };
+	m.peer = (struct wire_str){ "test client", 11 };
+	cr_assert_eq(call(c, wire_enc_hello(c->req, WIRE_MAX_FRAME, nid(c), 0, &m)), 0);
+	cr_assert_eq(wire_dec_hello(c->pl, c->plen, &r), 0);
+	cr_expect_eq(r.version, WIRE_PROTO_VERSION);
+	cr_expect_neq(r.session, 0);
+}
+
+static struct cli *connect_hello(void)
+{
+	struct cli *c = cli_start();
+
+	hello(c);
+	return c;
+}
+
+static struct wire_str S(const char *s)
+{
+	return (struct wire_str){ s, (uint32_t)strlen(s) };
+}
+
+/* OPEN: 0 and *h, or the errno. st (may be NULL) gets the reply's stat. */
+static int c_open(struct cli *c, const char *path, uint32_t flags, uint32_t mode, uint64_t *h,
+		  struct wire_stat *st)
+{
+	struct wire_open m = { S(path), flags, mode };
+	struct wire_open_reply r;
+	int e = call(c, wire_enc_open(c->req, WIRE_MAX_FRAME, nid(c), &m));
+
+	if (e)
+		return e;
+	cr_assert_eq(wire_dec_open_reply(c->pl, c->plen, &r), 0);
+	cr_assert_neq(r.handle, 0);
+	*h = r.handle;
+	if (st)
+		*st = r.st;
+	return 0;
+}
+
+static int c_close(struct cli *c, uint64_t h)
+{
+	struct wire_handle m = { h };
+
+	return call(c, wire_enc_handle(c->req, WIRE_MAX_FRAME, WIRE_CLOSE, nid(c), &m));
+}
+
+static int c_pwrite(struct cli *c, uint64_t h, uint64_t off, uint32_t flags, const void *p,
+		    uint32_t n, struct wire_pwrite_reply *r)
+{
+	struct wire_pwrite m = { h, off, flags, { p, n } };
+	int e = call(c, wire_enc_pwrite(c->req, WIRE_MAX_FRAME, nid(c), &m));
+
+	if (!e)
+		cr_assert_eq(wire_dec_pwrite_reply(c->pl, c->plen, r), 0);
+	return e;
+}
+
+/* PREAD: 0 and the data in *d (points into c->rsp), or the errno. */
+static int c_pread(struct cli *c, uint64_t h, uint64_t off, uint32_t count, struct wire_blob *d)
+{
+	struct wire_pread m = { h, off, count };
+	int e = call(c, wire_enc_pread(c->req, WIRE_MAX_FRAME, nid(c), &m));
+
+	if (!e)
+		cr_assert_eq(wire_dec_data_reply(c->pl, c->plen, d), 0);
+	return e;
+}
+
+static int c_path(struct cli *c, uint16_t type, const char *path, uint32_t flags, uint32_t arg)
+{
+	struct wire_path_req m = { S(path), flags, arg };
+
+	return call(c, wire_enc_path_req(c->req, WIRE_MAX_FRAME, type, nid(c), &m));
+}
+
+static int c_stat(struct cli *c, const char *path, uint32_t flags, struct wire_stat *st)
+{
+	int e = c_path(c, WIRE_STAT, path, flags, 0);
+
+	if (!e)
+		cr_assert_eq(wire_dec_stat_reply(c->pl, c->plen, st), 0);
+	return e;
+}
+
+static int c_fstat(struct cli *c, uint64_t h, struct wire_stat *st)
+{
+	struct wire_handle m = { h };
+	int e = call(c, wire_enc_handle(c->req, WIRE_MAX_FRAME, WIRE_FSTAT, nid(c), &m));
+
+	if (!e)
+		cr_assert_eq(wire_dec_stat_reply(c->pl, c->plen, st), 0);
+	return e;
+}
+
+static int c_two(struct cli *c, uint16_t type, const char *from, const char *to, uint32_t flags)
+{
+	struct wire_two_paths m = { S(from), S(to), flags };
+
+	return call(c, wire_enc_two_paths(c->req, WIRE_MAX_FRAME, type, nid(c), &m));
+}
+
+static int c_ping(struct cli *c)
+{
+	return call(c, wire_enc_empty(c->req, WIRE_MAX_FRAME, WIRE_PING, 0, nid(c)));
+}
+
+/* An OPEN frame built by hand: any path bytes, even ones wire_enc_open refuses. */
+static long raw_open(struct cli *c, const char *path, size_t len, uint32_t flags)
+{
+	struct wire_wr w;
+
+	wire_frame_begin(&w, c->req, WIRE_MAX_FRAME, WIRE_OPEN, 0, nid(c));
+	wire_put_str(&w, path, (uint32_t)len);
+	wire_put_u32(&w, flags);
+	wire_put_u32(&w, 0);
+	return wire_frame_end(&w);
+}
+
+static uint32_t host_type(const struct wire_stat *st)
+{
+	return wire_mode_to_host(st->mode) & S_IFMT;
+}
+
+static void setup_walk(void)
+{
+	setup();
+	srv_resolve_use_fallback(1);
+}
+
+TestSuite(session, .init = setup, .fini = teardown, .timeout = 60);
+/* The path-heavy tests run again with the userspace resolver (no openat2). */
+TestSuite(session_walk, .init = setup_walk, .fini = teardown, .timeout = 60);
+#define BOTH(name)                                  \
+	static void name(void);                     \
+	Test(session, name) { name(); }             \
+	Test(session_walk, name) { name(); }        \
+	static void name(void)
+
+/* ---- HELLO ------------------------------------------------------------------------------ */
+
+Test(session, hello_reply_describes_the_server)
+{
+	struct cli *c = cli_start();
+	struct wire_hello m, r;
+	long page = sysconf(_SC_PAGESIZE);
+
+	memset(&m, 0, sizeof(m));
+	m.version = WIRE_PROTO_VERSION;
+	m.byte_order = WIRE_BO_LITTLE;
+	m.page_size = 4096;
+	m.max_frame = WIRE_MAX_FRAME;
+	m.arch = S("x86_64");
+	m.job = S("j");
+	m.peer = S("p");
+	cr_assert_eq(call(c, wire_enc_hello(c->req, WIRE_MAX_FRAME, 1, 0, &m)), 0);
+	cr_assert_eq(wire_dec_hello(c->pl, c->plen, &r), 0);
+	cr_expect_eq(r.version, WIRE_PROTO_VERSION);
+	cr_expect_eq(r.byte_order, __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__ ? WIRE_BO_BIG : WIRE_BO_LITTLE);
+	cr_expect_eq(r.page_size, (uint32_t)page);
+	cr_expect_eq(r.session, 7);
+	cr_expect_eq(r.max_frame, cfg.max_frame);
+	cr_expect(r.arch.len > 0);
+	cr_expect(r.peer.len > 12 && memcmp(r.peer.p, "ckpt-server ", 12) == 0);
+	cr_expect_eq(c_ping(c), 0);
+	close(c->fd);
+	c->fd = -1;
+	cr_expect_eq(cli_join(c), 0, "EOF between frames is an orderly end");
+	cli_free(c);
+}
+
+Test(session, hello_negotiates_down_to_our_version)
+{
+	struct cli *c = cli_start();
+	struct wire_hello m, r;
+
+	memset(&m, 0, sizeof(m));
+	m.version = WIRE_PROTO_VERSION + 3; /* the highest the client speaks */
+	m.byte_order = WIRE_BO_LITTLE;
+	m.max_frame = WIRE_MAX_FRAME;
+	cr_assert_eq(call(c, wire_enc_hello(c->req, WIRE_MAX_FRAME, 1, 0, &m)), 0);
+	cr_assert_eq(wire_dec_hello(c->pl, c->plen, &r), 0);
+	cr_expect_eq(r.version, WIRE_PROTO_VERSION);
+	cr_expect_eq(c_ping(c), 0);
+	cli_free(c);
+}
+
+Test(session, hello_without_a_common_version_is_refused)
+{
+	struct cli *c = cli_start();
+	struct wire_hello m;
+
+	memset(&m, 0, sizeof(m));
+	m.version = 0;
+	m.byte_order = WIRE_BO_LITTLE;
+	m.max_frame = WIRE_MAX_FRAME;
+	cr_expect_eq(call(c, wire_enc_hello(c->req, WIRE_MAX_FRAME, 1, 0, &m)), EPROTO);
+	cr_expect_eq(recv_reply(c), 0, "then the session is closed");
+	cr_expect_eq(cli_join(c), -1);
+	cli_free(c);
+}
+
+Test(session, hello_with_a_tiny_max_frame_is_refused)
+{
+	struct cli *c = cli_start();
+	struct wire_hello m;
+
+	memset(&m, 0, sizeof(m));
+	m.version = WIRE_PROTO_VERSION;
+	m.byte_order = WIRE_BO_LITTLE;
+	m.max_frame = 4096; /* every peer must take 64 KiB */
+	cr_expect_eq(call(c, wire_enc_hello(c->req, WIRE_MAX_FRAME, 1, 0, &m)), EPROTO);
+	cr_expect_eq(recv_reply(c), 0);
+	cli_free(c);
+}
+
+Test(session, first_request_must_be_hello)
+{
+	struct cli *c = cli_start();
+	long n = wire_enc_empty(c->req, WIRE_MAX_FRAME, WIRE_PING, 0, 1);
+
+	send_bytes(c, c->req, (size_t)n);
+	cr_expect_eq(recv_reply(c), 0, "a protocol error: closed without an answer");
+	cr_expect_eq(cli_join(c), -1);
+	cli_free(c);
+}
+
+Test(session, second_hello_is_an_error_but_not_fatal)
+{
+	struct cli *c = connect_hello();
+	struct wire_hello m;
+
+	memset(&m, 0, sizeof(m));
+	m.version = WIRE_PROTO_VERSION;
+	m.byte_order = WIRE_BO_LITTLE;
+	m.max_frame = WIRE_MAX_FRAME;
+	cr_expect_eq(call(c, wire_enc_hello(c->req, WIRE_MAX_FRAME, 9, 0, &m)), EPROTO);
+	cr_expect_eq(c_ping(c), 0);
+	cli_free(c);
+}
+
+/* ---- files ----------------------------------------------------------------------------- */
+
+BOTH(create_write_read_stat_close)
+{
+	struct cli *c = connect_hello();
+	struct wire_pwrite_reply wr;
+	struct wire_stat st;
+	struct wire_blob d;
+	struct stat ls;
+	char p[256];
+	uint64_t h;
+
+	cr_assert_eq(c_open(c, "f.txt", WIRE_O_RDWR | WIRE_O_CREAT | WIRE_O_EXCL, 0640, &h, &st), 0);
+	cr_expect_eq(host_type(&st), S_IFREG);
+	cr_expect_eq(st.size, 0);
+	cr_expect_eq(wire_mode_to_host(st.mode) & 07777, 0640, "mode exactly as asked");
+	cr_assert_eq(c_pwrite(c, h, 0, 0, "hello world", 11, &wr), 0);
+	cr_expect_eq(wr.written, 11);
+	cr_expect_eq(wr.end, 11);
+	cr_assert_eq(c_pwrite(c, h, 6, 0, "WORLD", 5, &wr), 0);
+	cr_expect_eq(wr.end, 11);
+	cr_assert_eq(c_pread(c, h, 0, 100, &d), 0);
+	cr_expect_eq(d.len, 11, "short at end of file");
+	cr_expect(memcmp(d.p, "hello WORLD", 11) == 0);
+	cr_assert_eq(c_pread(c, h, 11, 100, &d), 0);
+	cr_expect_eq(d.len, 0, "empty at end of file");
+	cr_assert_eq(c_fstat(c, h, &st), 0);
+	cr_expect_eq(st.size, 11);
+	cr_assert_eq(c_stat(c, "f.txt", 0, &st), 0);
+	cr_expect_eq(st.size, 11);
+	root_path(p, sizeof(p), "f.txt");
+	cr_assert(stat(p, &ls) == 0);
+	cr_expect_eq(st.ino, (uint64_t)ls.st_ino);
+	cr_expect_eq(c_close(c, h), 0);
+	cr_expect_eq(c_close(c, h), EBADF, "closed handle");
+	cr_expect_eq(c_pread(c, h, 0, 1, &d), EBADF, "stale handle");
+	cr_expect_eq(c_pread(c, 0, 0, 1, &d), EBADF, "handle 0");
+	cr_expect_eq(c_pread(c, 0xdead00000001ull, 0, 1, &d), EBADF, "forged handle");
+	cli_free(c);
+}
+
+Test(session, stale_handle_never_reaches_a_new_file)
+{
+	struct cli *c = connect_hello();
+	struct wire_pwrite_reply wr;
+	uint64_t h1, h2;
+
+	root_file("a", "aaaa");
+	root_file("b", "bbbb");
+	cr_assert_eq(c_open(c, "a", WIRE_O_RDWR, 0, &h1, NULL), 0);
+	cr_assert_eq(c_close(c, h1), 0);
+	cr_assert_eq(c_open(c, "b", WIRE_O_RDWR, 0, &h2, NULL), 0);
+	cr_expect_neq(h1, h2, "same slot, new generation");
+	cr_expect_eq(c_pwrite(c, h1, 0, 0, "X", 1, &wr), EBADF);
+	cli_free(c);
+}
+
+BOTH(errno_fidelity)
+{
+	struct cli *c = connect_hello();
+	struct wire_pwrite_reply wr;
+	struct wire_stat st;
+	struct wire_blob d;
+	uint64_t h;
+
+	root_file("ro", "data");
+	cr_assert(mkdirat(cfg.root_fd, "dir", 0755) == 0);
+	cr_expect_eq(c_open(c, "missing", WIRE_O_RDONLY, 0, &h, NULL), ENOENT);
+	cr_expect_eq(c_open(c, "missing/x", WIRE_O_RDONLY, 0, &h, NULL), ENOENT);
+	cr_expect_eq(c_open(c, "ro/x", WIRE_O_RDONLY, 0, &h, NULL), ENOTDIR);
+	cr_expect_eq(c_open(c, "dir", WIRE_O_WRONLY, 0, &h, NULL), EISDIR);
+	cr_expect_eq(c_open(c, "ro", WIRE_O_RDONLY | WIRE_O_DIRECTORY, 0, &h, NULL), ENOTDIR);
+	cr_expect_eq(c_open(c, "ro", WIRE_O_WRONLY | WIRE_O_CREAT | WIRE_O_EXCL, 0644, &h, NULL),
+		     EEXIST);
+
+	cr_assert_eq(c_open(c, "ro", WIRE_O_RDONLY, 0, &h, NULL), 0);
+	cr_expect_eq(c_pwrite(c, h, 0, 0, "x", 1, &wr), EBADF, "write on a read-only handle");
+	cr_expect_eq(c_pwrite(c, h, 0, WIRE_PWRITE_APPEND, "x", 1, &wr), EBADF);
+	cr_expect_eq(c_close(c, h), 0);
+	cr_assert_eq(c_open(c, "ro", WIRE_O_WRONLY, 0, &h, NULL), 0);
+	cr_expect_eq(c_pread(c, h, 0, 4, &d), EBADF, "read on a write-only handle");
+	cr_expect_eq(c_close(c, h), 0);
+
+	/* a directory opens read-only (for fstat/fchdir/readdir) */
+	cr_assert_eq(c_open(c, "dir", WIRE_O_RDONLY, 0, &h, &st), 0);
+	cr_expect_eq(host_type(&st), S_IFDIR);
+	cr_expect_eq(c_pread(c, h, 0, 4, &d), EISDIR);
+	cr_expect_eq(c_close(c, h), 0);
+	cr_assert_eq(c_open(c, "", WIRE_O_RDONLY | WIRE_O_DIRECTORY, 0, &h, &st), 0, "the root");
+	cr_expect_eq(host_type(&st), S_IFDIR);
+	cr_expect_eq(c_close(c, h), 0);
+	/* O_PATH handles do no I/O */
+	cr_assert_eq(c_open(c, "ro", WIRE_O_PATH, 0, &h, &st), 0);
+	cr_expect_eq(c_pread(c, h, 0, 4, &d), EBADF);
+	cr_expect_eq(c_close(c, h), 0);
+	cli_free(c);
+}
+
+Test(session, append_is_atomic_at_the_end_and_pwrite_is_positioned)
+{
+	struct cli *c = connect_hello();
+	struct wire_pwrite_reply wr;
+	struct wire_blob d;
+	uint64_t h, h2;
+
+	root_file("log", "0123");
+	cr_assert_eq(c_open(c, "log", WIRE_O_RDWR | WIRE_O_APPEND, 0, &h, NULL), 0);
+	cr_assert_eq(c_open(c, "log", WIRE_O_RDWR, 0, &h2, NULL), 0);
+	cr_assert_eq(c_pwrite(c, h, 0, WIRE_PWRITE_APPEND, "ab", 2, &wr), 0);
+	cr_expect_eq(wr.written, 2);
+	cr_expect_eq(wr.end, 6);
+	/* another writer grows the file: the next append still lands at the end */
+	cr_assert_eq(c_pwrite(c, h2, 6, 0, "XYZ", 3, &wr), 0);
+	cr_assert_eq(c_pwrite(c, h, 0, WIRE_PWRITE_APPEND, "cd", 2, &wr), 0);
+	cr_expect_eq(wr.end, 11);
+	/* a positioned write on the same handle is not an append */
+	cr_assert_eq(c_pwrite(c, h, 0, 0, "#", 1, &wr), 0);
+	cr_expect_eq(wr.end, 1);
+	cr_assert_eq(c_pwrite(c, h, 0, WIRE_PWRITE_APPEND, "e", 1, &wr), 0);
+	cr_expect_eq(wr.end, 12);
+	cr_assert_eq(c_pwrite(c, h, 0, WIRE_PWRITE_APPEND, "", 0, &wr), 0);
+	cr_expect_eq(wr.written, 0);
+	cr_expect_eq(wr.end, 12, "an empty append reports the end of file");
+	cr_assert_eq(c_pread(c, h, 0, 64, &d), 0);
+	cr_expect_eq(d.len, 12);
+	cr_expect(memcmp(d.p, "#123abXYZcde", 12) == 0, "got %.*s", (int)d.len, d.p);
+	cli_free(c);
+}
+
+Test(session, big_blocks_round_trip)
+{
+	struct cli *c = connect_hello();
+	struct wire_pwrite_reply wr;
+	struct wire_blob d;
+	uint32_t n = 1u << 20;
+	uint8_t *buf = malloc(WIRE_MAX_DATA);
+	uint64_t h;
+
+	cr_assert(buf);
+	for (uint32_t i = 0; i < WIRE_MAX_DATA; i++)
+		buf[i] = (uint8_t)(i * 2654435761u >> 24);
+	cr_assert_eq(c_open(c, "big", WIRE_O_RDWR | WIRE_O_CREAT, 0600, &h, NULL), 0);
+	for (uint32_t blk = 0; blk < 4; blk++) {
+		cr_assert_eq(c_pwrite(c, h, (uint64_t)blk * n, 0, buf + blk * n, n, &wr), 0);
+		cr_expect_eq(wr.written, n);
+		cr_expect_eq(wr.end, (uint64_t)(blk + 1) * n);
+	}
+	for (uint32_t blk = 0; blk < 4; blk++) {
+		cr_assert_eq(c_pread(c, h, (uint64_t)blk * n + 1, n, &d), 0);
+		cr_expect_eq(d.len, blk == 3 ? n - 1 : n);
+		cr_expect(memcmp(d.p, buf + blk * n + 1, d.len) == 0, "block %u", blk);
+	}
+	cr_assert_eq(c_pwrite(c, h, 7, 0, buf, WIRE_MAX_DATA, &wr), 0, "the largest write");
+	cr_expect_eq(wr.written, WIRE_MAX_DATA);
+	cr_assert_eq(c_pread(c, h, 7, WIRE_MAX_DATA, &d), 0, "the largest read");
+	cr_expect_eq(d.len, WIRE_MAX_DATA);
+	cr_expect(memcmp(d.p, buf, WIRE_MAX_DATA) == 0);
+	free(buf);
+	cli_free(c);
+}
+
+Test(session, reads_are_capped_by_the_frame_limit)
+{
+	struct wire_blob d;
+	struct cli *c;
+	uint64_t h;
+	char p[256];
+	int fd;
+
+	cfg.max_frame = 64 * 1024;
+	root_path(p, sizeof(p), "f");
+	fd = open(p, O_WRONLY | O_CREAT, 0644);
+	cr_assert(fd >= 0 && ftruncate(fd, 1 << 20) == 0);
+	close(fd);
+	c = connect_hello();
+	cr_assert_eq(c_open(c, "f", WIRE_O_RDONLY, 0, &h, NULL), 0);
+	cr_assert_eq(c_pread(c, h, 0, 1 << 20, &d), 0);
+	cr_expect_eq(d.len, 64 * 1024 - WIRE_DATA_REPLY_HDR, "a short read that fits the frame");
+	cli_free(c);
+}
+
+Test(session, truncate_and_fsync)
+{
+	struct cli *c = connect_hello();
+	struct wire_stat st;
+	struct wire_ftruncate t;
+	struct wire_fsync fs;
+	uint64_t h;
+
+	root_file("t", "0123456789");
+	cr_assert_eq(c_open(c, "t", WIRE_O_RDWR, 0, &h, NULL), 0);
+	t = (struct wire_ftruncate){ h, 3 };
+	cr_expect_eq(call(c, wire_enc_ftruncate(c->req, WIRE_MAX_FRAME, nid(c), &t)), 0);
+	fs = (struct wire_fsync){ h, 0 };
+	cr_expect_eq(call(c, wire_enc_fsync(c->req, WIRE_MAX_FRAME, nid(c), &fs)), 0);
+	fs.datasync = 1;
+	cr_expect_eq(call(c, wire_enc_fsync(c->req, WIRE_MAX_FRAME, nid(c), &fs)), 0);
+	cr_assert_eq(c_fstat(c, h, &st), 0);
+	cr_expect_eq(st.size, 3);
+	cr_expect_eq(c_close(c, h), 0);
+	cr_assert_eq(c_open(c, "t", WIRE_O_RDONLY, 0, &h, NULL), 0);
+	t = (struct wire_ftruncate){ h, 0 };
+	cr_expect_eq(call(c, wire_enc_ftruncate(c->req, WIRE_MAX_FRAME, nid(c), &t)), EINVAL,
+		     "ftruncate on a read-only fd, as the kernel says");
+	cli_free(c);
+}
+
+/* ---- namespace ------------------------------------------------------------------------- */
+
+BOTH(mkdir_rename_unlink_rmdir)
+{
+	struct cli *c = connect_hello();
+	struct wire_stat st;
+
+	cr_expect_eq(c_path(c, WIRE_MKDIR, "d", 0, 0750), 0);
+	cr_assert_eq(c_stat(c, "d", 0, &st), 0);
+	cr_expect_eq(host_type(&st), S_IFDIR);
+	cr_expect_eq(wire_mode_to_host(st.mode) & 07777, 0750);
+	cr_expect_eq(c_path(c, WIRE_MKDIR, "d", 0, 0750), EEXIST);
+	cr_expect_eq(c_path(c, WIRE_MKDIR, "", 0, 0750), EEXIST);
+	cr_expect_eq(c_path(c, WIRE_MKDIR, "nope/d", 0, 0750), ENOENT);
+	root_file("d/f", "x");
+	root_file("g", "y");
+	cr_expect_eq(c_path(c, WIRE_UNLINK, "d", WIRE_AT_REMOVEDIR, 0), ENOTEMPTY);
+	cr_expect_eq(c_path(c, WIRE_UNLINK, "d", 0, 0), EISDIR);
+	cr_expect_eq(c_path(c, WIRE_UNLINK, "g", WIRE_AT_REMOVEDIR, 0), ENOTDIR);
+	cr_expect_eq(c_two(c, WIRE_RENAME, "g", "d/f", WIRE_RENAME_NOREPLACE), EEXIST);
+	cr_expect_eq(c_two(c, WIRE_RENAME, "g", "d/f2", 0), 0);
+	cr_expect_eq(c_stat(c, "g", 0, &st), ENOENT);
+	cr_expect_eq(c_two(c, WIRE_RENAME, "d/f", "d/f2", WIRE_RENAME_EXCHANGE), 0);
+	cr_expect_eq(c_two(c, WIRE_RENAME, "", "x", 0), EBUSY);
+	cr_expect_eq(c_path(c, WIRE_UNLINK, "d/f", 0, 0), 0);
+	cr_expect_eq(c_path(c, WIRE_UNLINK, "d/f2", 0, 0), 0);
+	cr_expect_eq(c_path(c, WIRE_UNLINK, "d/f2", 0, 0), ENOENT);
+	cr_expect_eq(c_path(c, WIRE_UNLINK, "d", WIRE_AT_REMOVEDIR, 0), 0);
+	cr_expect_eq(c_path(c, WIRE_UNLINK, "", WIRE_AT_REMOVEDIR, 0), EBUSY);
+	cli_free(c);
+}
+
+BOTH(symlink_readlink_link_stat_access_statfs)
+{
+	struct cli *c = connect_hello();
+	struct wire_statfs_reply sf;
+	struct wire_stat st;
+	struct wire_str s;
+	uint64_t h;
+
+	root_file("target", "tt");
+	cr_expect_eq(c_two(c, WIRE_SYMLINK, "target", "ln", 0), 0);
+	cr_expect_eq(c_two(c, WIRE_SYMLINK, "/etc/passwd", "abs", 0), 0, "any content is stored");
+	cr_expect_eq(c_two(c, WIRE_SYMLINK, "x", "ln", 0), EEXIST);
+	cr_assert_eq(c_path(c, WIRE_READLINK, "abs", 0, 0), 0);
+	cr_assert_eq(wire_dec_str_reply(c->pl, c->plen, &s), 0);
+	cr_expect(s.len == 11 && memcmp(s.p, "/etc/passwd", 11) == 0);
+	cr_expect_eq(c_path(c, WIRE_READLINK, "target", 0, 0), EINVAL);
+	cr_assert_eq(c_stat(c, "ln", WIRE_AT_NOFOLLOW, &st), 0);
+	cr_expect_eq(host_type(&st), S_IFLNK);
+	cr_assert_eq(c_stat(c, "ln", 0, &st), 0);
+	cr_expect_eq(host_type(&st), S_IFREG);
+	cr_expect_eq(st.size, 2);
+	cr_assert_eq(c_stat(c, "abs", WIRE_AT_NOFOLLOW, &st), 0, "the link itself is inside");
+	cr_expect_eq(c_stat(c, "abs", 0, &st), EACCES, "following it leaves the root");
+	cr_expect_eq(c_open(c, "abs", WIRE_O_RDONLY, 0, &h, NULL), EACCES);
+
+	cr_expect_eq(c_two(c, WIRE_LINK, "target", "hard", 0), 0);
+	cr_assert_eq(c_stat(c, "hard", 0, &st), 0);
+	cr_expect_eq(st.nlink, 2);
+	cr_expect_eq(c_two(c, WIRE_LINK, "abs", "abs2", 0), 0, "links the symlink, not /etc/passwd");
+	cr_assert_eq(c_stat(c, "abs2", WIRE_AT_NOFOLLOW, &st), 0);
+	cr_expect_eq(host_type(&st), S_IFLNK);
+
+	cr_expect_eq(c_path(c, WIRE_ACCESS, "target", 0, WIRE_R_OK | WIRE_W_OK), 0);
+	cr_expect_eq(c_path(c, WIRE_ACCESS, "missing", 0, WIRE_F_OK), ENOENT);
+	cr_expect_eq(c_path(c, WIRE_ACCESS, "abs", 0, WIRE_F_OK), EACCES);
+	cr_expect_eq(c_path(c, WIRE_ACCESS, "target", WIRE_AT_EACCESS, WIRE_R_OK), 0);
+	cr_expect_eq(c_path(c, WIRE_ACCESS, "target", 0, 8), EINVAL);
+	cr_expect_eq(c_path(c, WIRE_ACCESS, "target", WIRE_AT_NOFOLLOW, 0), EINVAL,
+		     "a flag not listed for ACCESS");
+
+	cr_assert_eq(c_path(c, WIRE_STATFS, "", 0, 0), 0);
+	cr_assert_eq(wire_dec_statfs_reply(c->pl, c->plen, &sf), 0);
+	cr_expect(sf.bsize > 0 && sf.namemax >= 255);
+	cli_free(c);
+}
+
+BOTH(setattr_by_path_and_handle)
+{
+	struct cli *c = connect_hello();
+	struct wire_setattr m;
+	struct wire_stat st;
+	uint64_t h;
+
+	root_file("f", "0123456789");
+	memset(&m, 0, sizeof(m));
+	m.path = S("f");
+	m.valid = WIRE_SET_MODE | WIRE_SET_SIZE | WIRE_SET_ATIME | WIRE_SET_MTIME | WIRE_SET_UID |
+		  WIRE_SET_GID;
+	m.mode = 0600;
+	m.size = 4;
+	m.uid = 0xffffffffu;
+	m.gid = 0xffffffffu;
+	m.atime_sec = 1000000000;
+	m.atime_nsec = 5;
+	m.mtime_sec = 1200000000;
+	m.mtime_nsec = 7;
+	cr_assert_eq(call(c, wire_enc_setattr(c->req, WIRE_MAX_FRAME, nid(c), &m)), 0);
+	cr_assert_eq(c_stat(c, "f", 0, &st), 0);
+	cr_expect_eq(wire_mode_to_host(st.mode) & 07777, 0600);
+	cr_expect_eq(st.size, 4);
+	cr_expect_eq(st.atime_sec, 1000000000);
+	cr_expect_eq(st.mtime_sec, 1200000000);
+	cr_expect_eq(st.mtime_nsec, 7);
+	cr_expect_eq(st.uid, (uint32_t)getuid());
+
+	cr_assert_eq(c_open(c, "f", WIRE_O_RDWR, 0, &h, NULL), 0);
+	memset(&m, 0, sizeof(m));
+	m.handle = h;
+	m.valid = WIRE_SET_MODE | WIRE_SET_SIZE | WIRE_SET_MTIME_NOW;
+	m.mode = 0644;
+	m.size = 100;
+	cr_assert_eq(call(c, wire_enc_setattr(c->req, WIRE_MAX_FRAME, nid(c), &m)), 0);
+	cr_assert_eq(c_fstat(c, h, &st), 0);
+	cr_expect_eq(wire_mode_to_host(st.mode) & 07777, 0644);
+	cr_expect_eq(st.size, 100);
+	cr_expect(st.mtime_sec > 1200000000);
+
+	/* path-based, the symlink itself vs its target */
+	cr_assert_eq(c_two(c, WIRE_SYMLINK, "f", "ln", 0), 0);
+	memset(&m, 0, sizeof(m));
+	m.path = S("ln");
+	m.flags = WIRE_AT_NOFOLLOW;
+	m.valid = WIRE_SET_MTIME;
+	m.mtime_sec = 1300000000;
+	cr_assert_eq(call(c, wire_enc_setattr(c->req, WIRE_MAX_FRAME, nid(c), &m)), 0);
+	cr_assert_eq(c_stat(c, "ln", WIRE_AT_NOFOLLOW, &st), 0);
+	cr_expect_eq(st.mtime_sec, 1300000000);
+	cr_assert_eq(c_stat(c, "f", 0, &st), 0);
+	cr_expect_neq(st.mtime_sec, 1300000000);
+	m.valid = WIRE_SET_MODE;
+	cr_expect_eq(call(c, wire_enc_setattr(c->req, WIRE_MAX_FRAME, nid(c), &m)), EOPNOTSUPP);
+	cr_assert(mkdirat(cfg.root_fd, "dir", 0755) == 0);
+	memset(&m, 0, sizeof(m));
+	m.path = S("dir");
+	m.valid = WIRE_SET_SIZE;
+	cr_expect_eq(call(c, wire_enc_setattr(c->req, WIRE_MAX_FRAME, nid(c), &m)), EISDIR);
+	m.handle = 0x12345;
+	cr_expect_eq(call(c, wire_enc_setattr(c->req, WIRE_MAX_FRAME, nid(c), &m)), EBADF);
+	cli_free(c);
+}
+
+Test(session, readdir_pages_through_a_big_directory)
+{
+	struct cli *c = connect_hello();
+	enum { N = 300 };
+	char seen[N] = { 0 };
+	int dots = 0, total = 0, rounds = 0;
+	uint64_t h, cookie = 0;
+	uint8_t eof = 0;
+
+	cr_assert(mkdirat(cfg.root_fd, "d", 0755) == 0);
+	for (int i = 0; i < N; i++) {
+		char name[128];
+
+		snprintf(name, sizeof(name), "d/entry-with-a-longish-name-%04d", i);
+		root_file(name, "");
+	}
+	cr_assert_eq(c_open(c, "d", WIRE_O_RDONLY | WIRE_O_DIRECTORY, 0, &h, NULL), 0);
+	while (!eof) {
+		struct wire_readdir q = { h, cookie, 1024 };
+		struct wire_readdir_reply r;
+		struct wire_dirent e;
+		int k;
+
+		cr_assert_eq(call(c, wire_enc_readdir(c->req, WIRE_MAX_FRAME, nid(c), &q)), 0);
+		cr_assert_eq(wire_dec_readdir_reply(c->pl, c->plen, &r), 0);
+		cr_assert(r.count > 0 || r.eof);
+		cr_assert(c->plen <= 1024);
+		while ((k = wire_dirent_next(&r, &e)) == 1) {
+			int i;
+
+			total++;
+			cookie = e.next;
+			if ((e.name.len == 1 && e.name.p[0] == '.') ||
+			    (e.name.len == 2 && memcmp(e.name.p, "..", 2) == 0)) {
+				dots++;
+				continue;
+			}
+			cr_assert_eq(sscanf(e.name.p, "entry-with-a-longish-name-%04d", &i), 1);
+			cr_assert(i >= 0 && i < N);
+			cr_expect_eq(seen[i], 0, "entry %d twice", i);
+			seen[i] = 1;
+			cr_expect_eq(wire_dtype_to_host(e.type), DT_REG);
+		}
+		cr_assert_eq(k, 0);
+		eof = r.eof;
+		cr_assert(++rounds < 1000);
+	}
+	cr_expect_eq(dots, 2);
+	cr_expect_eq(total, N + 2);
+	cr_expect(rounds > 5, "paged: %d rounds", rounds);
+	for (int i = 0; i < N; i++)
+		cr_expect(seen[i], "entry %d missing", i);
+
+	/* cookie 0 rewinds */
+	{
+		struct wire_readdir q = { h, 0, 1 << 20 };
+		struct wire_readdir_reply r;
+
+		cr_assert_eq(call(c, wire_enc_readdir(c->req, WIRE_MAX_FRAME, nid(c), &q)), 0);
+		cr_assert_eq(wire_dec_readdir_reply(c->pl, c->plen, &r), 0);
+		cr_expect_eq(r.count, N + 2);
+		cr_expect_eq(r.eof, 1);
+		q.max_bytes = 8;
+		cr_expect_eq(call(c, wire_enc_readdir(c->req, WIRE_MAX_FRAME, nid(c), &q)), EINVAL,
+			     "too small for one entry");
+	}
+	/* a file handle is not a directory */
+	root_file("plain", "");
+	{
+		uint64_t fh;
+		struct wire_readdir q;
+
+		cr_assert_eq(c_open(c, "plain", WIRE_O_RDONLY, 0, &fh, NULL), 0);
+		q = (struct wire_readdir){ fh, 0, 4096 };
+		cr_expect_eq(call(c, wire_enc_readdir(c->req, WIRE_MAX_FRAME, nid(c), &q)), ENOTDIR);
+	}
+	cli_free(c);
+}
+
+/* ---- confinement ----------------------------------------------------------------------- */
+
+BOTH(bad_paths_are_refused_and_the_session_goes_on)
+{
+	struct cli *c = connect_hello();
+	char longname[300], longpath[WIRE_MAX_PATH];
+	char p[256];
+
+	memset(longname, 'n', sizeof(longname));
+	for (size_t i = 0; i < sizeof(longpath); i++)
+		longpath[i] = (i % 100 == 99) ? '/' : 'a';
+	cr_expect_eq(call(c, raw_open(c, "..", 2, WIRE_O_RDONLY)), EACCES);
+	cr_expect_eq(call(c, raw_open(c, "../etc/passwd", 13, WIRE_O_RDONLY)), EACCES);
+	cr_expect_eq(call(c, raw_open(c, "a/../../x", 9, WIRE_O_RDONLY)), EACCES);
+	cr_expect_eq(call(c, raw_open(c, "/etc/passwd", 11, WIRE_O_RDONLY)), EACCES);
+	cr_expect_eq(call(c, raw_open(c, "a//b", 4, WIRE_O_RDONLY)), EINVAL);
+	cr_expect_eq(call(c, raw_open(c, "a/", 2, WIRE_O_RDONLY)), EINVAL);
+	cr_expect_eq(call(c, raw_open(c, "./a", 3, WIRE_O_RDONLY)), EINVAL);
+	cr_expect_eq(call(c, raw_open(c, "a\0b", 3, WIRE_O_RDONLY)), EINVAL);
+	cr_expect_eq(call(c, raw_open(c, longname, 256, WIRE_O_RDONLY)), ENAMETOOLONG);
+	cr_expect_eq(call(c, raw_open(c, longpath, WIRE_MAX_PATH, WIRE_O_RDONLY)), ENAMETOOLONG);
+	cr_expect_eq(call(c, raw_open(c, longpath, WIRE_MAX_PATH - 1, WIRE_O_RDONLY)), ENOENT,
+		     "4095 bytes is a legal length");
+	/* the same through the other families */
+	{
+		struct wire_wr w;
+
+		wire_frame_begin(&w, c->req, WIRE_MAX_FRAME, WIRE_RENAME, 0, nid(c));
+		wire_put_str(&w, "../x", 4);
+		wire_put_str(&w, "y", 1);
+		wire_put_u32(&w, 0);
+		cr_expect_eq(call(c, wire_frame_end(&w)), EACCES);
+		wire_frame_begin(&w, c->req, WIRE_MAX_FRAME, WIRE_UNLINK, 0, nid(c));
+		wire_put_str(&w, "/etc/passwd", 11);
+		wire_put_u32(&w, 0);
+		wire_put_u32(&w, 0);
+		cr_expect_eq(call(c, wire_frame_end(&w)), EACCES);
+	}
+	/* symlinks leading out */
+	cr_assert(symlinkat("/etc", cfg.root_fd, "etc") == 0);
+	cr_assert(symlinkat("../../../../../../..", cfg.root_fd, "up") == 0);
+	cr_assert(symlinkat("/proc/self/root", cfg.root_fd, "pr") == 0);
+	{
+		uint64_t h;
+		struct wire_stat st;
+
+		cr_expect_eq(c_open(c, "etc/passwd", WIRE_O_RDONLY, 0, &h, NULL), EACCES);
+		cr_expect_eq(c_open(c, "up/etc/passwd", WIRE_O_RDONLY, 0, &h, NULL), EACCES);
+		cr_expect_eq(c_open(c, "pr/etc/passwd", WIRE_O_RDONLY, 0, &h, NULL), EACCES);
+		cr_expect_eq(c_open(c, "etc/evil", WIRE_O_WRONLY | WIRE_O_CREAT, 0644, &h, NULL), EACCES);
+		cr_expect_eq(c_stat(c, "up/etc", 0, &st), EACCES);
+		cr_expect_eq(c_path(c, WIRE_MKDIR, "etc/evil", 0, 0755), EACCES);
+		cr_expect_eq(c_path(c, WIRE_UNLINK, "etc/passwd", 0, 0), EACCES);
+		cr_expect_eq(c_two(c, WIRE_RENAME, "etc/passwd", "stolen", 0), EACCES);
+		cr_expect_eq(c_two(c, WIRE_LINK, "up/etc/passwd", "stolen", 0), EACCES);
+		cr_expect_eq(c_two(c, WIRE_SYMLINK, "x", "up/tmp/evil", 0), EACCES);
+		cr_expect_eq(c_path(c, WIRE_STATFS, "pr", 0, 0), EACCES);
+		/* removing the escaping link itself is fine */
+		cr_expect_eq(c_path(c, WIRE_UNLINK, "etc", 0, 0), 0);
+	}
+	root_path(p, sizeof(p), "etc");
+	cr_expect(access(p, F_OK) < 0);
+	cr_expect_eq(c_ping(c), 0, "still serving");
+	cli_free(c);
+}
+
+Test(session, open_handles_are_limited_per_session)
+{
+	struct cli *c;
+	uint64_t h[5];
+
+	cfg.max_open = 4;
+	c = connect_hello();
+	root_file("f", "x");
+	for (int i = 0; i < 4; i++)
+		cr_assert_eq(c_open(c, "f", WIRE_O_RDONLY, 0, &h[i], NULL), 0);
+	cr_expect_eq(c_open(c, "f", WIRE_O_RDONLY, 0, &h[4], NULL), EMFILE);
+	cr_expect_eq(c_close(c, h[2]), 0);
+	cr_expect_eq(c_open(c, "f", WIRE_O_RDONLY, 0, &h[4], NULL), 0);
+	cr_expect_neq(h[4], h[2]);
+	cli_free(c);
+}
+
+/* ---- framing ----------------------------------------------------------------------------- */
+
+Test(session, pipelined_requests_are_answered_in_order)
+{
+	struct cli *c = connect_hello();
+	enum { N = 200 };
+	uint8_t *all = malloc((size_t)N * 64);
+	size_t len = 0;
+
+	cr_assert(all);
+	for (int i = 0; i < N; i++) {
+		long n = wire_enc_empty(all + len, 64, WIRE_PING, 0, 1000 + (uint64_t)i);
+
+		cr_assert(n > 0);
+		len += (size_t)n;
+	}
+	send_bytes(c, all, len);
+	for (int i = 0; i < N; i++) {
+		cr_assert(recv_reply(c));
+		cr_expect_eq(c->rh.id, 1000 + (uint64_t)i);
+		cr_expect_eq(c->rh.type, WIRE_PING);
+	}
+	free(all);
+	cli_free(c);
+}
+
+static void expect_closed_after(const uint8_t *frame, size_t len, int hello_first)
+{
+	struct cli *c = hello_first ? connect_hello() : cli_start();
+	struct cli *other = connect_hello();
+	uint8_t junk[64];
+
+	send_bytes(c, frame, len);
+	cr_expect_eq(recv(c->fd, junk, sizeof(junk), 0), 0, "the session closes, no reply");
+	cr_expect_eq(cli_join(c), -1);
+	cr_expect_eq(c_ping(other), 0, "the other session is unaffected");
+	cli_free(c);
+	cli_free(other);
+}
+
+static size_t hdr(uint8_t *b, uint32_t length, uint16_t type, uint16_t flags, uint64_t id)
+{
+	struct wire_hdr h = { length, type, flags, id };
+
+	wire_hdr_encode(b, &h);
+	return WIRE_HDR_SIZE;
+}
+
+Test(session, malformed_frames_close_only_their_session)
+{
+	uint8_t f[64];
+	size_t n;
+
+	memset(f, 0, sizeof(f));
+	n = hdr(f, 8, WIRE_PING, 0, 1); /* length below the header */
+	expect_closed_after(f, n, 1);
+	n = hdr(f, WIRE_MAX_FRAME + 1, WIRE_PWRITE, 0, 1); /* over the limit: never allocated */
+	expect_closed_after(f, n, 1);
+	n = hdr(f, 0xffffffffu, WIRE_PWRITE, 0, 1);
+	expect_closed_after(f, n, 0);
+	n = hdr(f, WIRE_HDR_SIZE, 99, 0, 1); /* unknown type */
+	expect_closed_after(f, n, 1);
+	n = hdr(f, WIRE_HDR_SIZE, WIRE_PING, WIRE_F_REPLY, 1); /* a reply from the client */
+	expect_closed_after(f, n, 1);
+	n = hdr(f, WIRE_HDR_SIZE, WIRE_PING, 0x80, 1); /* unknown flag */
+	expect_closed_after(f, n, 1);
+	n = hdr(f, WIRE_HDR_SIZE + 3, WIRE_PING, 0, 1); /* trailing bytes */
+	expect_closed_after(f, n + 3, 1);
+	n = hdr(f, WIRE_HDR_SIZE + 4, WIRE_PREAD, 0, 1); /* truncated body */
+	expect_closed_after(f, n + 4, 1);
+	n = hdr(f, WIRE_HDR_SIZE + 20, WIRE_OPEN, 0, 1); /* string longer than the frame */
+	f[n] = 0x0f;
+	f[n + 1] = 0xff;
+	expect_closed_after(f, n + 20, 1);
+	n = hdr(f, WIRE_HDR_SIZE + 11, WIRE_OPEN, 0, 1); /* good path, bad open flags */
+	f[n] = 0;
+	f[n + 1] = 1;
+	f[n + 2] = 'a';
+	memset(f + n + 3, 0xff, 8);
+	expect_closed_after(f, n + 11, 1);
+	memcpy(f, "GET / HTTP/1.1\r\n\r\n", 18); /* not the protocol at all */
+	expect_closed_after(f, 18, 0);
+}
+
+Test(session, frame_cut_short_by_the_peer)
+{
+	struct cli *c = connect_hello();
+	uint8_t f[WIRE_HDR_SIZE + 8];
+
+	hdr(f, 1000, WIRE_PWRITE, 0, 5);
+	memset(f + WIRE_HDR_SIZE, 0, 8);
+	send_bytes(c, f, sizeof(f));
+	shutdown(c->fd, SHUT_WR);
+	cr_expect_eq(cli_join(c), -1);
+	cli_free(c);
+}
+
+Test(session, end_of_session_closes_its_files)
+{
+	struct cli *c = connect_hello();
+	char p[256], lnk[64], tgt[300];
+	uint64_t h;
+	int nfd_before = 0, nfd_after = 0;
+
+	root_file("f", "x");
+	root_path(p, sizeof(p), "f");
+	cr_assert_eq(c_open(c, "f", WIRE_O_RDONLY, 0, &h, NULL), 0);
+	for (int fd = 0; fd < 1024; fd++) {
+		snprintf(lnk, sizeof(lnk), "/proc/self/fd/%d", fd);
+		ssize_t n = readlink(lnk, tgt, sizeof(tgt) - 1);
+		if (n > 0 && (size_t)n == strlen(p) && memcmp(tgt, p, (size_t)n) == 0)
+			nfd_before++;
+	}
+	close(c->fd);
+	c->fd = -1;
+	cr_expect_eq(cli_join(c), 0);
+	for (int fd = 0; fd < 1024; fd++) {
+		snprintf(lnk, sizeof(lnk), "/proc/self/fd/%d", fd);
+		ssize_t n = readlink(lnk, tgt, sizeof(tgt) - 1);
+		if (n > 0 && (size_t)n == strlen(p) && memcmp(tgt, p, (size_t)n) == 0)
+			nfd_after++;
+	}
+	cr_expect_eq(nfd_before, 1);
+	cr_expect_eq(nfd_after, 0);
+	cli_free(c);
+}
+
+/* ---- the registry: many sessions, limit, stop ------------------------------------------------ */
+
+struct worker {
+	int fd;
+	int ok;
+	int idx;
+};
+
+static void *worker_main(void *arg)
+{
+	struct worker *wk = arg;
+	struct cli c;
+	struct wire_pwrite_reply wr;
+	struct wire_blob d;
+	char name[32], data[64];
+	uint64_t h;
+
+	memset(&c, 0, sizeof(c));
+	c.fd = wk->fd;
+	c.sfd = -1;
+	c.next_id = 1;
+	c.req = malloc(1 << 16);
+	c.rsp = malloc(1 << 16);
+	hello(&c);
+	snprintf(name, sizeof(name), "w%d", wk->idx);
+	snprintf(data, sizeof(data), "worker %d was here", wk->idx);
+	if (c_open(&c, name, WIRE_O_RDWR | WIRE_O_CREAT, 0644, &h, NULL) == 0 &&
+	    c_pwrite(&c, h, 0, 0, data, (uint32_t)strlen(data), &wr) == 0 &&
+	    c_pread(&c, h, 0, 64, &d) == 0 && d.len == strlen(data) &&
+	    memcmp(d.p, data, d.len) == 0)
+		wk->ok = 1;
+	free(c.req);
+	free(c.rsp);
+	return NULL;
+}
+
+Test(session, registry_serves_64_sessions_then_stops)
+{
+	enum { N = 64 };
+	struct worker wk[N];
+	pthread_t th[N];
+	int ev = srv_sessions_init();
+
+	cr_assert(ev >= 0);
+	for (int i = 0; i < N; i++) {
+		int sv[2];
+
+		cr_assert(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+		cr_assert_eq(srv_sessions_start(&cfg, sv[1], "worker"), 0);
+		wk[i] = (struct worker){ sv[0], 0, i };
+	}
+	cr_expect_eq(srv_sessions_active(), N);
+	for (int i = 0; i < N; i++)
+		cr_assert(pthread_create(&th[i], NULL, worker_main, &wk[i]) == 0);
+	for (int i = 0; i < N; i++) {
+		pthread_join(th[i], NULL);
+		cr_expect(wk[i].ok, "worker %d", i);
+	}
+	/* half of them hang up; the registry reaps them */
+	for (int i = 0; i < N / 2; i++)
+		close(wk[i].fd);
+	for (int tries = 0; srv_sessions_active() > N / 2 && tries < 500; tries++)
+		usleep(10000);
+	cr_expect_eq(srv_sessions_active(), N / 2);
+	srv_sessions_reap();
+	/* the rest are stopped by the server */
+	srv_sessions_stop(5000);
+	cr_expect_eq(srv_sessions_active(), 0);
+	for (int i = N / 2; i < N; i++) {
+		char b;
+
+		cr_expect_eq(recv(wk[i].fd, &b, 1, 0), 0, "session %d sees end of stream", i);
+		close(wk[i].fd);
+	}
+	cr_expect_eq(srv_sessions_start(&cfg, -1, "late"), -ESHUTDOWN);
+}
+
+Test(session, registry_enforces_max_sessions)
+{
+	int sv[3][2];
+
+	cfg.max_sessions = 2;
+	cr_assert(srv_sessions_init() >= 0);
+	for (int i = 0; i < 3; i++)
+		cr_assert(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv[i]) == 0);
+	cr_expect_eq(srv_sessions_start(&cfg, sv[0][1], "a"), 0);
+	cr_expect_eq(srv_sessions_start(&cfg, sv[1][1], "b"), 0);
+	cr_expect_eq(srv_sessions_start(&cfg, sv[2][1], "c"), -EAGAIN);
+	close(sv[2][1]);
+	srv_sessions_stop(1000);
+	for (int i = 0; i < 3; i++)
+		close(sv[i][0]);
+}
+
+Test(session, stop_finishes_inflight_work_and_syncs_files)
+{
+	struct cli c;
+	struct wire_pwrite_reply wr;
+	uint64_t h;
+	int sv[2];
+	char b;
+
+	cr_assert(srv_sessions_init() >= 0);
+	cr_assert(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+	cr_assert_eq(srv_sessions_start(&cfg, sv[1], "stopper"), 0);
+	memset(&c, 0, sizeof(c));
+	c.fd = sv[0];
+	c.sfd = -1;
+	c.next_id = 1;
+	c.req = malloc(1 << 16);
+	c.rsp = malloc(1 << 16);
+	hello(&c);
+	cr_assert_eq(c_open(&c, "kept", WIRE_O_RDWR | WIRE_O_CREAT, 0644, &h, NULL), 0);
+	cr_assert_eq(c_pwrite(&c, h, 0, 0, "durable", 7, &wr), 0);
+	/* a request already sent when the stop begins is still answered */
+	{
+		long n = wire_enc_empty(c.req, 1 << 16, WIRE_PING, 0, 77);
+
+		send_bytes(&c, c.req, (size_t)n);
+	}
+	srv_sessions_stop(5000);
+	cr_assert(recv_reply(&c), "the queued request is answered");
+	cr_expect_eq(c.rh.id, 77);
+	cr_expect_eq(recv(c.fd, &b, 1, 0), 0);
+	{
+		char p[256];
+		struct stat st;
+
+		root_path(p, sizeof(p), "kept");
+		cr_expect(stat(p, &st) == 0 && st.st_size == 7);
+	}
+	close(c.fd);
+	free(c.req);
+	free(c.rsp);
+}
