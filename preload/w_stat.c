@@ -405,10 +405,12 @@ static int access_remote(struct shim_path *p, int mode, int flags)
 {
 	if (mode & ~(R_OK | W_OK | X_OK))
 		return errno = EINVAL, -1;
-	return path_op(WIRE_ACCESS, p,
-		       (flags & AT_EACCESS ? WIRE_AT_EACCESS : 0) |
-			       (flags & AT_SYMLINK_NOFOLLOW ? WIRE_AT_NOFOLLOW : 0),
-		       access_bits(mode));
+	if (flags & ~(AT_EACCESS | AT_SYMLINK_NOFOLLOW))
+		return errno = EINVAL, -1;
+	/* The protocol has no no-follow access check: with
+	 * AT_SYMLINK_NOFOLLOW the target's permissions are checked, not the
+	 * link's (documented in README). */
+	return path_op(WIRE_ACCESS, p, flags & AT_EACCESS ? WIRE_AT_EACCESS : 0, access_bits(mode));
 }
 
 SHIM_EXPORT int access(const char *path, int mode)
