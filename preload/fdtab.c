@@ -75,19 +75,20 @@ void shim_fd_set_cloexec(int fd, bool on)
 
 int shim_fd_install(struct shim_ofd *ofd, int minfd, int exact, bool cloexec)
 {
-	int ph = real_open("/", O_PATH | O_CLOEXEC), fd;
+	/* The placeholder itself takes the lowest free number, as open would. */
+	int ph = real_open("/", O_PATH | (cloexec ? O_CLOEXEC : 0)), fd;
 	_Atomic uintptr_t *s;
 
 	if (ph < 0)
 		return -1;
-	if (exact >= 0) {
+	if (exact >= 0 && exact != ph) {
 		if (exact >= MAX_FD) {
 			real_close(ph);
 			return errno = EMFILE, -1;
 		}
 		fd = real_dup3(ph, exact, cloexec ? O_CLOEXEC : 0);
 		real_close(ph);
-	} else if (minfd > 0 || !cloexec) {
+	} else if (exact < 0 && ph < minfd) {
 		fd = real_fcntl(ph, cloexec ? F_DUPFD_CLOEXEC : F_DUPFD, minfd);
 		real_close(ph);
 	} else {

@@ -269,7 +269,7 @@ static int dup23(int oldfd, int newfd, int flags, bool is3)
 	struct shim_ofd *old_o;
 	int rc;
 
-	if (shim_is_shim_fd(oldfd) || shim_is_shim_fd(newfd))
+	if (newfd < 0 || shim_is_shim_fd(oldfd) || shim_is_shim_fd(newfd))
 		return errno = EBADF, -1;
 	if (is3 && (flags & ~O_CLOEXEC))
 		return errno = EINVAL, -1;
