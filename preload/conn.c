@@ -19,6 +19,9 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/un.h>
+#include <poll.h>
+#include <limits.h>
+#include <time.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -166,14 +169,51 @@ static int dial(const char *addr)
 	return -1;
 }
 
-static int send_all(int fd, struct iovec *iov, int n)
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Start an exchange: it must be over within CKPT_IO_TIMEOUT. */
+static void arm(struct shim_conn *c)
+{
+	c->deadline = now_ms() + shim_io_timeout_ms;
+}
+
+/* Wait until fd is ready for events or the exchange's deadline passes
+ * (EAGAIN, which transport_fail reports as a timeout). */
+static int wait_ready(struct shim_conn *c, short events)
+{
+	for (;;) {
+		struct pollfd p = {c->fd, events, 0};
+		int64_t left = c->deadline - now_ms();
+		int r;
+
+		if (left <= 0)
+			return errno = EAGAIN, -1;
+		r = poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left);
+		if (r > 0)
+			return 0;
+		if (r == 0)
+			return errno = EAGAIN, -1;
+		if (errno != EINTR)
+			return -1;
+	}
+}
+
+static int send_all(struct shim_conn *c, struct iovec *iov, int n)
 {
 	while (n > 0) {
 		struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
-		ssize_t k = sendmsg(fd, &mh, MSG_NOSIGNAL);
+		ssize_t k = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 
 		if (k < 0) {
 			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN && wait_ready(c, POLLOUT) == 0)
 				continue;
 			return -1;
 		}
@@ -190,12 +230,12 @@ static int send_all(int fd, struct iovec *iov, int n)
 	return 0;
 }
 
-static int recv_all(int fd, void *buf, size_t len)
+static int recv_all(struct shim_conn *c, void *buf, size_t len)
 {
 	uint8_t *p = buf;
 
 	while (len) {
-		ssize_t k = recv(fd, p, len, 0);
+		ssize_t k = recv(c->fd, p, len, MSG_DONTWAIT);
 
 		if (k == 0) {
 			errno = ECONNRESET;
@@ -203,6 +243,8 @@ static int recv_all(int fd, void *buf, size_t len)
 		}
 		if (k < 0) {
 			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN && wait_ready(c, POLLIN) == 0)
 				continue;
 			return -1;
 		}
@@ -347,7 +389,7 @@ static int read_reply_hdr(struct shim_conn *c, uint64_t id, uint16_t type, struc
 	uint8_t hb[WIRE_HDR_SIZE];
 	int rc;
 
-	if (recv_all(c->fd, hb, sizeof(hb)) < 0)
+	if (recv_all(c, hb, sizeof(hb)) < 0)
 		return transport_fail(c, "waiting for a reply", errno);
 	rc = wire_hdr_decode(hb, sizeof(hb), c->max_frame, h);
 	if (rc < 0 || !(h->flags & WIRE_F_REPLY) || h->id != id || h->type != type) {
@@ -392,17 +434,18 @@ static int drain_one(struct shim_conn *c)
 	struct wire_hdr h;
 	size_t body;
 
+	arm(c);
 	if (read_reply_hdr(c, in->id, in->type, &h) < 0)
 		return -1;
 	if (in->type == WIRE_PREAD) {
 		body = h.length - WIRE_HDR_SIZE;
-		if (recv_all(c->fd, c->buf, body) < 0)
+		if (recv_all(c, c->buf, body) < 0)
 			return transport_fail(c, "reading a reply", errno);
 		pop(c);
 		return 0;
 	}
 	body = h.length - WIRE_HDR_SIZE;
-	if (recv_all(c->fd, c->buf, body) < 0)
+	if (recv_all(c, c->buf, body) < 0)
 		return transport_fail(c, "reading a reply", errno);
 	pop(c);
 	if (h.flags & WIRE_F_ERROR) {
@@ -449,12 +492,13 @@ int shim_rpc_async(struct shim_conn *c, void *req, size_t reqlen, const void *ex
 	while (c->nin == SHIM_MAX_INFLIGHT || (c->nin && c->inflight_bytes >= SHIM_MAX_INFLIGHT_BYTES))
 		if (drain_one(c) < 0)
 			return -1;
+	arm(c);
 	put_id(req, id);
 	iov[0].iov_base = req;
 	iov[0].iov_len = reqlen;
 	iov[1].iov_base = (void *)extra;
 	iov[1].iov_len = extralen;
-	if (send_all(c->fd, iov, extralen ? 2 : 1) < 0)
+	if (send_all(c, iov, extralen ? 2 : 1) < 0)
 		return transport_fail(c, "sending", errno);
 	c->inflight[(c->head + c->nin) % SHIM_MAX_INFLIGHT] = (struct shim_inflight){
 		id, ofd, (uint32_t)(reqlen + extralen - WIRE_PWRITE_HDR), WIRE_PWRITE, 0};
@@ -476,10 +520,11 @@ void shim_prefetch(struct shim_conn *c, struct shim_ofd *ofd, off_t off, uint32_
 	len = wire_enc_pread(req, sizeof(req), 0, &m);
 	if (len < 0)
 		return;
+	arm(c);
 	id = c->next_id++;
 	put_id(req, id);
 	iov.iov_len = (size_t)len;
-	if (send_all(c->fd, &iov, 1) < 0) {
+	if (send_all(c, &iov, 1) < 0) {
 		transport_fail(c, "sending", errno);
 		return;
 	}
@@ -508,16 +553,17 @@ ssize_t shim_take_prefetch(struct shim_conn *c, struct shim_ofd *ofd, off_t off,
 			return -1;
 		return -2;
 	}
+	arm(c);
 	if (read_reply_hdr(c, in->id, WIRE_PREAD, &h) < 0)
 		return -1;
 	body = h.length - WIRE_HDR_SIZE;
 	if (h.flags & WIRE_F_ERROR) {
-		if (recv_all(c->fd, c->buf, body) < 0)
+		if (recv_all(c, c->buf, body) < 0)
 			return transport_fail(c, "reading a reply", errno);
 		pop(c);
 		return error_reply(c, body, WIRE_PREAD);
 	}
-	if (body < 4 || recv_all(c->fd, lb, 4) < 0)
+	if (body < 4 || recv_all(c, lb, 4) < 0)
 		return transport_fail(c, "reading data", body < 4 ? EPROTO : errno);
 	got = (uint32_t)lb[0] << 24 | (uint32_t)lb[1] << 16 | (uint32_t)lb[2] << 8 | lb[3];
 	if (got != body - 4 || got > n) {
@@ -526,7 +572,7 @@ ssize_t shim_take_prefetch(struct shim_conn *c, struct shim_ofd *ofd, off_t off,
 		c->broken = true;
 		return errno = EIO, -1;
 	}
-	if (recv_all(c->fd, dst, got) < 0)
+	if (recv_all(c, dst, got) < 0)
 		return transport_fail(c, "reading data", errno);
 	pop(c);
 	return (ssize_t)got;
@@ -555,6 +601,7 @@ int shim_rpc(struct shim_conn *c, void *req, size_t reqlen, const void *extra, s
 		return errno = EIO, -1;
 	if (shim_conn_drain(c) < 0)
 		return -1;
+	arm(c);
 	id = c->next_id++;
 	type = (uint16_t)(((uint8_t *)req)[4] << 8 | ((uint8_t *)req)[5]);
 	put_id(req, id);
@@ -562,7 +609,7 @@ int shim_rpc(struct shim_conn *c, void *req, size_t reqlen, const void *extra, s
 	iov[0].iov_len = reqlen;
 	iov[1].iov_base = (void *)extra;
 	iov[1].iov_len = extralen;
-	if (send_all(c->fd, iov, extralen ? 2 : 1) < 0)
+	if (send_all(c, iov, extralen ? 2 : 1) < 0)
 		return transport_fail(c, "sending", errno);
 	if (read_reply_hdr(c, id, type, &h) < 0)
 		return -1;
@@ -571,7 +618,7 @@ int shim_rpc(struct shim_conn *c, void *req, size_t reqlen, const void *extra, s
 		uint8_t lb[4];
 		uint32_t n;
 
-		if (body < 4 || recv_all(c->fd, lb, 4) < 0)
+		if (body < 4 || recv_all(c, lb, 4) < 0)
 			return transport_fail(c, "reading data", body < 4 ? EPROTO : errno);
 		n = (uint32_t)lb[0] << 24 | (uint32_t)lb[1] << 16 | (uint32_t)lb[2] << 8 | lb[3];
 		if (n != body - 4 || n > dstcap) {
@@ -580,12 +627,12 @@ int shim_rpc(struct shim_conn *c, void *req, size_t reqlen, const void *extra, s
 			c->broken = true;
 			return errno = EIO, -1;
 		}
-		if (recv_all(c->fd, dst, n) < 0)
+		if (recv_all(c, dst, n) < 0)
 			return transport_fail(c, "reading data", errno);
 		*replen = n;
 		return 0;
 	}
-	if (recv_all(c->fd, c->buf, body) < 0)
+	if (recv_all(c, c->buf, body) < 0)
 		return transport_fail(c, "reading a reply", errno);
 	if (h.flags & WIRE_F_ERROR)
 		return error_reply(c, body, type);

@@ -598,12 +598,8 @@ ssize_t shim_ofd_pwrite(struct shim_ofd *o, const void *buf, size_t n, off_t off
 		return errno = EISDIR, -1;
 	if (!append && off < 0)
 		return errno = EINVAL, -1;
-	if (o->werr) {
-		int err = o->werr;
-
-		o->werr = 0;
-		return errno = err, -1;
-	}
+	if (o->werr) /* sticky until fsync or close reports it, as a writeback error */
+		return errno = o->werr, -1;
 	if (n == 0)
 		return 0;
 	if (n > SSIZE_MAX)

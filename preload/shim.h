@@ -125,6 +125,7 @@ struct shim_conn {
 	bool warned;       /* the "cannot reach" line was printed */
 	bool broken;       /* lost mid-session: handles are gone */
 	uint64_t epoch;    /* bumped at every (re)connection */
+	int64_t deadline;  /* CLOCK_MONOTONIC ms by which the current exchange must end */
 	uint8_t *buf;      /* frame buffer, max_frame bytes */
 	size_t bufcap;
 	/* Pipelined PWRITEs whose replies are still to be read, oldest first. */
@@ -193,7 +194,8 @@ struct shim_ofd {
 	int flags;              /* host open flags incl. status flags */
 	bool is_dir;
 	uint64_t epoch;         /* conn->epoch the handle belongs to; else reopen by path */
-	int werr;               /* deferred write-behind error, reported by the next call */
+	int werr;               /* deferred write error: every write fails with it until
+				   fsync or close has reported it */
 	bool wappend;           /* the buffered bytes are appends */
 	off_t pos_local;        /* the cursor, while no other process shares it */
 	struct shim_shared *sh; /* the cursor in a memfd page once fork/exec shares it */

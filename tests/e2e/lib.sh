@@ -17,15 +17,19 @@ SERVER_PIDS=()
 BG_PIDS=()
 FAILS=0
 # Seconds any one program under test may run before it counts as hung.
-TIMEOUT=${TIMEOUT:-120}
+TIMEOUT=${TIMEOUT:-60}
+# A server that stops answering fails the call (EIO) after this many seconds
+# rather than the default 30, so a hung server costs a suite little time.
+# Checks of the timeout itself set their own value.
+export CKPT_IO_TIMEOUT=${CKPT_IO_TIMEOUT:-10}
 PY=/usr/bin/python3 # never a pyenv shim from PATH
 export LC_ALL=C
 
 cleanup_all() {
 	local p
-	for p in "${BG_PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
-	for p in "${SERVER_PIDS[@]}"; do kill -CONT "$p" 2>/dev/null; kill -TERM "$p" 2>/dev/null; done
-	for p in "${SERVER_PIDS[@]}"; do wait "$p" 2>/dev/null; done
+	for p in "${BG_PIDS[@]}"; do alive "$p" && kill -KILL "$p" 2>/dev/null; done
+	for p in "${SERVER_PIDS[@]}"; do alive "$p" && kill -CONT "$p" && kill -TERM "$p"; done 2>/dev/null
+	for p in "${SERVER_PIDS[@]}"; do wait_gone "$p" 15 || echo "server pid $p ignored SIGTERM: killed"; done
 	rm -rf "$T"
 }
 trap cleanup_all EXIT
@@ -57,12 +61,18 @@ start_server() {
 	eval "SOCK_$name=\$T/\$name.sock; PID_$name=\$pid"
 }
 
-stop_server() { # NAME
+# stop_server NAME: SIGTERM, then waits up to 15 s (then SIGKILL) for the
+# server to exit; returns 0 if it exited 0, else says why and returns 1.
+stop_server() {
 	local pid
 	eval "pid=\${PID_$1:-}"
 	[ -n "$pid" ] || return 0
-	kill -TERM "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
+	alive "$pid" && kill -TERM "$pid"
+	if ! wait_gone "$pid" 15; then
+		echo "server $1 still ran 15 s after SIGTERM: killed"
+		return 1
+	fi
+	[ "$RC" = 0 ] || { echo "server $1 exited $RC after SIGTERM"; return 1; }
 }
 
 # shim MOUNTS CMD...: runs CMD with the shim and CKPT_MOUNTS=MOUNTS.
@@ -236,6 +246,10 @@ pair() {
 			echo "    stderr (local vs remote):"
 			show_diff "$o.lerr" "$o.rerr"
 		fi
+		if [ "$debug" = 1 ]; then
+			echo "    last CKPT_DEBUG lines:"
+			tail -8 "$o.rdebug" | sed 's/^/    /'
+		fi
 	} >"$PAIR_DETAILS"
 	[ "$quiet" = 1 ] && return 1
 	fail "$name: $why"
@@ -253,11 +267,18 @@ pair_norm() {
 	fi
 }
 
-# bg CMD...: runs CMD in the background (killed at exit); sets BG.
-bg() {
-	"$@" &
-	BG=$!
-	BG_PIDS+=("$BG")
+# Background processes: a suite starts them with "&" directly (never in a
+# pipeline or an inner subshell, so they are this shell's jobs) and adds $!
+# to BG_PIDS; cleanup kills those still running.
+
+# alive PID: PID is one of this shell's jobs and has not finished. Unlike
+# kill -0, never true for a number the kernel has given to another process.
+alive() {
+	local p
+	for p in $(jobs -pr) $(jobs -ps); do
+		[ "$p" = "$1" ] && return 0
+	done
+	return 1
 }
 
 # wait_gone PID SECONDS: waits for a child to exit; sets RC to its status
@@ -265,16 +286,16 @@ bg() {
 wait_gone() {
 	local pid=$1 i
 	for i in $(seq 1 $(($2 * 20))); do
-		kill -0 "$pid" 2>/dev/null || break
+		alive "$pid" || break
 		sleep 0.05
 	done
-	if kill -0 "$pid" 2>/dev/null; then
+	if alive "$pid"; then
 		kill -KILL "$pid" 2>/dev/null
 		wait "$pid" 2>/dev/null
 		RC=hung
 		return 1
 	fi
-	wait "$pid"
+	wait "$pid" 2>/dev/null
 	RC=$?
 	return 0
 }
