@@ -30,6 +30,11 @@ cleanup_all() {
 	for p in "${BG_PIDS[@]}"; do alive "$p" && kill -KILL "$p" 2>/dev/null; done
 	for p in "${SERVER_PIDS[@]}"; do alive "$p" && kill -CONT "$p" && kill -TERM "$p"; done 2>/dev/null
 	for p in "${SERVER_PIDS[@]}"; do wait_gone "$p" 15 || echo "server pid $p ignored SIGTERM: killed"; done
+	# A sanitizer report in a server's log is a failure, even at exit.
+	if grep -q -E 'runtime error|ERROR: AddressSanitizer|ERROR: LeakSanitizer' "$T"/*.log 2>/dev/null; then
+		echo "FAIL sanitizer report in a server log:"
+		grep -h -E -A3 'runtime error|ERROR: AddressSanitizer|ERROR: LeakSanitizer' "$T"/*.log | head -20
+	fi
 	rm -rf "$T"
 }
 trap cleanup_all EXIT
