@@ -31,6 +31,8 @@ SAN_FLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recove
 endif
 # Packages are queried lazily (=), after `deps` has had a chance to install them.
 LZ4_LIBS = $(shell $(PKG_CONFIG) --libs liblz4 2>/dev/null)
+# XXH64 checksums of checkpoint images and joint files (wire/ckptfile.c).
+XXH_LIBS = $(shell $(PKG_CONFIG) --libs libxxhash 2>/dev/null || echo -lxxhash)
 CRIT_CFLAGS = $(shell $(PKG_CONFIG) --cflags criterion 2>/dev/null)
 CRIT_LIBS = $(shell $(PKG_CONFIG) --libs criterion 2>/dev/null || echo -lcriterion)
 
@@ -79,7 +81,7 @@ $(BUILD)/shim/%.o: %.c | deps
 
 $(BIN)/ckpt-server: $(SERVER_OBJ) $(WIRE_OBJ)
 	@mkdir -p $(@D)
-	$(CC) $(SAN_FLAGS) -o $@ $^ $(LDFLAGS) -lpthread
+	$(CC) $(SAN_FLAGS) -o $@ $^ $(LDFLAGS) $(XXH_LIBS) -lpthread
 
 $(BUILD)/libckptshim.map: preload/real.def preload/gen-map.sh
 	@mkdir -p $(@D)
@@ -88,7 +90,7 @@ $(BUILD)/libckptshim.map: preload/real.def preload/gen-map.sh
 $(SHIM_SO): $(SHIM_OBJ) $(BUILD)/libckptshim.map
 	@mkdir -p $(@D)
 	$(CC) -shared -Wl,-soname,libckptshim.so.1 -Wl,--version-script=$(BUILD)/libckptshim.map \
-		-Wl,-z,now -Wl,-z,relro $(SHIM_SAN) -o $@ $(SHIM_OBJ) $(LDFLAGS) -ldl -lpthread
+		-Wl,-z,now -Wl,-z,relro $(SHIM_SAN) -o $@ $(SHIM_OBJ) $(LDFLAGS) $(XXH_LIBS) -ldl -lpthread
 
 $(LIB)/libckptshim.so: $(SHIM_SO)
 	ln -sf libckptshim.so.1 $@
@@ -100,12 +102,12 @@ $(BIN)/%: scripts/%
 $(BUILD)/tests/%: tests/unit/%.c $(WIRE_OBJ) $(SERVER_LIB_OBJ) | deps
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) $(SAN_FLAGS) $(CRIT_CFLAGS) -Iserver -o $@ $< $(WIRE_OBJ) $(SERVER_LIB_OBJ) \
-		$(CRIT_LIBS) -lpthread
+		$(CRIT_LIBS) $(XXH_LIBS) -lpthread
 
 # The shim's pure parts are tested by including their source with stubs.
 $(BUILD)/tests/test_shim_%: tests/unit/test_shim_%.c preload/*.c preload/*.h $(WIRE_OBJ) | deps
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_SHIM) $(SAN_FLAGS) $(CRIT_CFLAGS) -Ipreload -o $@ $< $(WIRE_OBJ) $(CRIT_LIBS)
+	$(CC) $(CFLAGS_SHIM) $(SAN_FLAGS) $(CRIT_CFLAGS) -Ipreload -o $@ $< $(WIRE_OBJ) $(CRIT_LIBS) $(XXH_LIBS)
 
 $(BUILD)/progs/%: tests/progs/%.c | deps
 	@mkdir -p $(@D)

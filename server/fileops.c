@@ -19,6 +19,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "ckpt.h"
 #include "log.h"
 #include "resolve.h"
 #include "session.h"
@@ -28,6 +29,7 @@
 #endif
 
 #define UNCHANGED_ID 0xffffffffu
+#define HIDDEN_ERR 100001 /* never a real errno: a path into the checkpoint store */
 
 static const struct wire_str no_str = { NULL, 0 };
 
@@ -67,6 +69,11 @@ static int reply_resolve(struct srv_session *s, const struct wire_hdr *h, int er
 				wire_type_name(h->type), h->id, p);
 		return reply_err(s, h, EACCES, "path leads outside the export root");
 	}
+	if (err == HIDDEN_ERR) {
+		srv_session_log(s, SRV_LOG_WARN, "%s #%" PRIu64 " path '%s' refused: it leads into the "
+				"checkpoint store", wire_type_name(h->type), h->id, path);
+		return reply_err(s, h, EACCES, "the checkpoint store is not part of the export");
+	}
 	return reply_errno(s, h, err, path);
 }
 
@@ -103,8 +110,17 @@ static int take_path(struct srv_session *s, const struct wire_hdr *h, struct wir
 {
 	const char *why = "bad path";
 	int r = srv_path_check(in.p, in.len, out, &why);
+	const char *hid = srv_store_hidden(s->cfg->store);
 	char p[256];
 
+	if (r == 0 && hid) {
+		size_t n = strlen(hid);
+
+		if (!strncmp(out, hid, n) && (out[n] == '\0' || out[n] == '/')) {
+			why = "the checkpoint store is not part of the export";
+			r = -EACCES;
+		}
+	}
 	if (r == 0)
 		return 0;
 	srv_log_sanitize(p, sizeof(p), in.p, in.len);
@@ -141,6 +157,37 @@ static int root_fd(const struct srv_session *s)
 	return s->cfg->root_fd;
 }
 
+/* The state directory may lie inside the export root: a path that reaches
+ * it through a symlink is refused like an escape (HIDDEN_ERR, turned into
+ * EACCES and logged by reply_resolve). */
+
+static int hidden(const struct srv_session *s, int fd)
+{
+	return s->cfg->store && fd != root_fd(s) && srv_store_fd_hidden(s->cfg->store, fd);
+}
+
+static int res_open(struct srv_session *s, const char *path, int flags, mode_t mode)
+{
+	int fd = srv_resolve_open(root_fd(s), path, flags, mode);
+
+	if (fd >= 0 && hidden(s, fd)) {
+		close(fd);
+		return -HIDDEN_ERR;
+	}
+	return fd;
+}
+
+static int res_parent(struct srv_session *s, const char *path, const char **base)
+{
+	int fd = srv_resolve_parent(root_fd(s), path, base);
+
+	if (fd >= 0 && hidden(s, fd)) {
+		srv_resolve_release(root_fd(s), fd);
+		return -HIDDEN_ERR;
+	}
+	return fd;
+}
+
 static void proc_fd_path(char *buf, size_t cap, int fd)
 {
 	snprintf(buf, cap, "/proc/self/fd/%d", fd);
@@ -148,7 +195,7 @@ static void proc_fd_path(char *buf, size_t cap, int fd)
 
 /* ---- OPEN, CLOSE --------------------------------------------------------------- */
 
-static int op_open(struct srv_session *s, const struct wire_hdr *h, const uint8_t *p, size_t len)
+static int do_open(struct srv_session *s, const struct wire_hdr *h, const uint8_t *p, size_t len)
 {
 	struct wire_open m;
 	struct wire_open_reply r;
@@ -156,7 +203,7 @@ static int op_open(struct srv_session *s, const struct wire_hdr *h, const uint8_
 	struct stat st;
 	uint64_t handle;
 	mode_t mode = 0;
-	int rc, fl, fd;
+	int rc, fl, fd, created = 0, trunc = 0;
 
 	rc = wire_dec_open(p, len, &m);
 	if (rc)
@@ -170,14 +217,46 @@ static int op_open(struct srv_session *s, const struct wire_hdr *h, const uint8_
 		fl |= O_NOCTTY | O_NONBLOCK; /* a FIFO or device never blocks the session */
 	if (fl & O_CREAT)
 		mode = (mode_t)(wire_mode_to_host(m.mode) & 07777);
+	/* With an undo epoch: a file about to be created is recorded first, and
+	 * O_TRUNC is done here after saving what it cuts off. */
+	if (!(fl & O_PATH) && srv_undo_active(s)) {
+		if ((fl & O_CREAT) && s->path1[0]) {
+			const char *base;
+			int dfd = res_parent(s, s->path1, &base);
 
-	fd = srv_resolve_open(root_fd(s), s->path1, fl, mode);
+			if (dfd < 0)
+				return reply_resolve(s, h, -dfd, s->path1);
+			created = srv_undo_create(s, dfd, base, s->path1);
+			srv_resolve_release(root_fd(s), dfd);
+			if (created < 0)
+				return reply_errno(s, h, -created, s->path1);
+		}
+		if (fl & O_TRUNC) {
+			trunc = (fl & O_ACCMODE) != O_RDONLY;
+			fl &= ~O_TRUNC;
+		}
+	}
+
+	fd = res_open(s, s->path1, fl, mode);
 	if (fd < 0)
 		return reply_resolve(s, h, -fd, s->path1);
 	if (fstat(fd, &st) < 0) {
 		rc = errno;
 		close(fd);
 		return reply_errno(s, h, rc, s->path1);
+	}
+	if (created)
+		srv_undo_created(s, fd);
+	if (trunc && S_ISREG(st.st_mode) && st.st_size > 0) {
+		rc = srv_undo_truncate(s, fd, 0);
+		if (!rc && ftruncate(fd, 0) < 0)
+			rc = -errno;
+		if (!rc && fstat(fd, &st) < 0)
+			rc = -errno;
+		if (rc) {
+			close(fd);
+			return reply_errno(s, h, -rc, s->path1);
+		}
 	}
 	/* Back to the blocking mode the client asked for (it cannot ask for
 	 * O_NONBLOCK: that stays client-side). F_SETFL ignores the access mode
@@ -203,10 +282,22 @@ static int op_open(struct srv_session *s, const struct wire_hdr *h, const uint8_
 	hd->regular = S_ISREG(st.st_mode) != 0;
 	hd->is_dir = S_ISDIR(st.st_mode) != 0;
 	hd->opath = (fl & O_PATH) != 0;
+	if (s->job)
+		s->job->handles++; /* under the job lock */
 
 	r.handle = handle;
 	wire_stat_from_host(&r.st, &st);
 	return reply_len(s, h, wire_enc_open_reply(s->out, s->out_cap, h->id, &r));
+}
+
+static int op_open(struct srv_session *s, const struct wire_hdr *h, const uint8_t *p, size_t len)
+{
+	int rc;
+
+	srv_undo_begin(s);
+	rc = do_open(s, h, p, len);
+	srv_undo_end(s);
+	return rc;
 }
 
 static int op_close(struct srv_session *s, const struct wire_hdr *h, const uint8_t *p, size_t len)
@@ -216,7 +307,11 @@ static int op_close(struct srv_session *s, const struct wire_hdr *h, const uint8
 
 	if (rc)
 		return rc;
+	srv_undo_begin(s);
 	rc = srv_handles_close(&s->handles, m.handle);
+	if (rc != -EBADF && s->job && s->job->handles)
+		s->job->handles--;
+	srv_undo_end(s);
 	if (rc < 0)
 		return reply_errno(s, h, -rc, NULL);
 	return reply_empty(s, h);
@@ -354,6 +449,13 @@ static int op_pwrite(struct srv_session *s, const struct wire_hdr *h, const uint
 	rc = set_append(hd, append);
 	if (rc < 0)
 		return reply_errno(s, h, -rc, hd->path);
+	/* the undo records are durable before the overwrite can reach the disk */
+	srv_undo_begin(s);
+	rc = srv_undo_write(s, hd->fd, m.offset, m.data.len, append);
+	if (rc < 0) {
+		srv_undo_end(s);
+		return reply_errno(s, h, -rc, hd->path);
+	}
 	do {
 		ssize_t n;
 
@@ -367,12 +469,15 @@ static int op_pwrite(struct srv_session *s, const struct wire_hdr *h, const uint
 				continue;
 			if (done)
 				break; /* a short write, as write(2) reports it */
-			return reply_errno(s, h, errno, hd->path);
+			rc = errno;
+			srv_undo_end(s);
+			return reply_errno(s, h, rc, hd->path);
 		}
 		if (n == 0)
 			break;
 		done += (size_t)n;
 	} while (done < m.data.len);
+	srv_undo_end(s);
 
 	r.written = (uint32_t)done;
 	if (append) {
@@ -398,10 +503,18 @@ static int op_ftruncate(struct srv_session *s, const struct wire_hdr *h, const u
 	hd = get_handle(s, m.handle);
 	if (!hd)
 		return reply_err(s, h, EBADF, NULL);
+	srv_undo_begin(s);
+	rc = srv_undo_truncate(s, hd->fd, m.length);
+	if (rc < 0) {
+		srv_undo_end(s);
+		return reply_errno(s, h, -rc, hd->path);
+	}
 	while ((rc = ftruncate(hd->fd, (off_t)m.length)) < 0 && errno == EINTR)
 		;
-	if (rc < 0)
-		return reply_errno(s, h, errno, hd->path);
+	rc = rc < 0 ? errno : 0;
+	srv_undo_end(s);
+	if (rc)
+		return reply_errno(s, h, rc, hd->path);
 	return reply_empty(s, h);
 }
 
@@ -475,7 +588,7 @@ static int op_stat(struct srv_session *s, const struct wire_hdr *h, const uint8_
 		return out;
 	/* An O_PATH open (of the link itself with O_NOFOLLOW) keeps every
 	 * component, the last one included, beneath the root. */
-	fd = srv_resolve_open(root_fd(s), s->path1,
+	fd = res_open(s, s->path1,
 			      O_PATH | ((m.flags & WIRE_AT_NOFOLLOW) ? O_NOFOLLOW : 0), 0);
 	if (fd < 0)
 		return reply_resolve(s, h, -fd, s->path1);
@@ -499,7 +612,7 @@ static int op_access(struct srv_session *s, const struct wire_hdr *h, const uint
 		return reply_err(s, h, EINVAL, "bad access mode");
 	amode = wire_amode_to_host(m.arg);
 	atflags = (m.flags & WIRE_AT_EACCESS) ? AT_EACCESS : 0;
-	fd = srv_resolve_open(root_fd(s), s->path1, O_PATH, 0);
+	fd = res_open(s, s->path1, O_PATH, 0);
 	if (fd < 0)
 		return reply_resolve(s, h, -fd, s->path1);
 	rc = faccessat(fd, "", amode, atflags | AT_EMPTY_PATH);
@@ -527,11 +640,12 @@ static int op_unlink(struct srv_session *s, const struct wire_hdr *h, const uint
 		return out;
 	if (!s->path1[0]) /* the root itself, as rmdir("/") and unlink("/") */
 		return reply_err(s, h, (m.flags & WIRE_AT_REMOVEDIR) ? EBUSY : EISDIR, NULL);
-	dfd = srv_resolve_parent(root_fd(s), s->path1, &base);
+	dfd = res_parent(s, s->path1, &base);
 	if (dfd < 0)
 		return reply_resolve(s, h, -dfd, s->path1);
-	rc = unlinkat(dfd, base, (m.flags & WIRE_AT_REMOVEDIR) ? AT_REMOVEDIR : 0);
-	rc = rc < 0 ? errno : 0;
+	srv_undo_begin(s);
+	rc = -srv_undo_unlink(s, dfd, base, s->path1, (m.flags & WIRE_AT_REMOVEDIR) ? AT_REMOVEDIR : 0);
+	srv_undo_end(s);
 	srv_resolve_release(root_fd(s), dfd);
 	if (rc)
 		return reply_errno(s, h, rc, s->path1);
@@ -548,11 +662,16 @@ static int op_mkdir(struct srv_session *s, const struct wire_hdr *h, const uint8
 		return out;
 	if (!s->path1[0])
 		return reply_err(s, h, EEXIST, NULL);
-	dfd = srv_resolve_parent(root_fd(s), s->path1, &base);
+	dfd = res_parent(s, s->path1, &base);
 	if (dfd < 0)
 		return reply_resolve(s, h, -dfd, s->path1);
-	rc = mkdirat(dfd, base, (mode_t)(wire_mode_to_host(m.arg) & 07777));
-	rc = rc < 0 ? errno : 0;
+	srv_undo_begin(s);
+	rc = srv_undo_create(s, dfd, base, s->path1);
+	if (rc >= 0)
+		rc = mkdirat(dfd, base, (mode_t)(wire_mode_to_host(m.arg) & 07777)) < 0 ? errno : 0;
+	else
+		rc = -rc;
+	srv_undo_end(s);
 	srv_resolve_release(root_fd(s), dfd);
 	if (rc)
 		return reply_errno(s, h, rc, s->path1);
@@ -571,7 +690,7 @@ static int op_readlink(struct srv_session *s, const struct wire_hdr *h, const ui
 		return out;
 	if (!s->path1[0])
 		return reply_err(s, h, EINVAL, NULL); /* the root is no symlink */
-	dfd = srv_resolve_parent(root_fd(s), s->path1, &base);
+	dfd = res_parent(s, s->path1, &base);
 	if (dfd < 0)
 		return reply_resolve(s, h, -dfd, s->path1);
 	n = readlinkat(dfd, base, s->path2, WIRE_MAX_PATH);
@@ -594,7 +713,7 @@ static int op_statfs(struct srv_session *s, const struct wire_hdr *h, const uint
 
 	if (take_path_req(s, h, p, len, &m, 0, &out))
 		return out;
-	fd = srv_resolve_open(root_fd(s), s->path1, O_PATH, 0);
+	fd = res_open(s, s->path1, O_PATH, 0);
 	if (fd < 0)
 		return reply_resolve(s, h, -fd, s->path1);
 	rc = fstatvfs(fd, &sv) < 0 ? errno : 0;
@@ -622,10 +741,10 @@ static int op_statfs(struct srv_session *s, const struct wire_hdr *h, const uint
 static int two_parents(struct srv_session *s, const struct wire_hdr *h, int *d1, const char **b1,
 		       int *d2, const char **b2)
 {
-	*d1 = srv_resolve_parent(root_fd(s), s->path1, b1);
+	*d1 = res_parent(s, s->path1, b1);
 	if (*d1 < 0)
 		return reply_resolve(s, h, -*d1, s->path1), 1;
-	*d2 = srv_resolve_parent(root_fd(s), s->path2, b2);
+	*d2 = res_parent(s, s->path2, b2);
 	if (*d2 < 0) {
 		srv_resolve_release(root_fd(s), *d1);
 		return reply_resolve(s, h, -*d2, s->path2), 1;
@@ -652,8 +771,9 @@ static int op_rename(struct srv_session *s, const struct wire_hdr *h, const uint
 		return reply_err(s, h, EBUSY, NULL);
 	if (two_parents(s, h, &d1, &b1, &d2, &b2))
 		return 0;
-	rc = flags ? renameat2(d1, b1, d2, b2, flags) : renameat(d1, b1, d2, b2);
-	rc = rc < 0 ? errno : 0;
+	srv_undo_begin(s);
+	rc = -srv_undo_rename(s, d1, b1, s->path1, d2, b2, s->path2, flags);
+	srv_undo_end(s);
 	srv_resolve_release(root_fd(s), d1);
 	srv_resolve_release(root_fd(s), d2);
 	if (rc)
@@ -683,10 +803,13 @@ static int op_symlink(struct srv_session *s, const struct wire_hdr *h, const uin
 		return 0;
 	if (!s->path2[0])
 		return reply_err(s, h, EEXIST, NULL);
-	dfd = srv_resolve_parent(root_fd(s), s->path2, &base);
+	dfd = res_parent(s, s->path2, &base);
 	if (dfd < 0)
 		return reply_resolve(s, h, -dfd, s->path2);
-	rc = symlinkat(s->path1, dfd, base) < 0 ? errno : 0;
+	srv_undo_begin(s);
+	rc = srv_undo_create(s, dfd, base, s->path2);
+	rc = rc < 0 ? -rc : symlinkat(s->path1, dfd, base) < 0 ? errno : 0;
+	srv_undo_end(s);
 	srv_resolve_release(root_fd(s), dfd);
 	if (rc)
 		return reply_errno(s, h, rc, s->path2);
@@ -713,7 +836,10 @@ static int op_link(struct srv_session *s, const struct wire_hdr *h, const uint8_
 		return 0;
 	/* No AT_SYMLINK_FOLLOW: like link(2) on Linux, a symlink is linked
 	 * itself, so nothing outside the root is ever reached. */
-	rc = linkat(d1, b1, d2, b2, 0) < 0 ? errno : 0;
+	srv_undo_begin(s);
+	rc = srv_undo_create(s, d2, b2, s->path2);
+	rc = rc < 0 ? -rc : linkat(d1, b1, d2, b2, 0) < 0 ? errno : 0;
+	srv_undo_end(s);
 	srv_resolve_release(root_fd(s), d1);
 	srv_resolve_release(root_fd(s), d2);
 	if (rc)
@@ -728,6 +854,7 @@ static int op_readdir(struct srv_session *s, const struct wire_hdr *h, const uin
 	struct wire_readdir m;
 	struct wire_dir_builder b;
 	struct srv_handle *hd;
+	const char *skip_name;
 	size_t max;
 	uint8_t eof = 0;
 	int rc = wire_dec_readdir(p, len, &m);
@@ -756,6 +883,13 @@ static int op_readdir(struct srv_session *s, const struct wire_hdr *h, const uin
 	else if ((uint64_t)telldir(hd->dir) != m.cookie)
 		seekdir(hd->dir, (long)m.cookie);
 
+	{
+		struct stat dst;
+
+		skip_name = NULL;
+		if (s->cfg->store && fstat(hd->fd, &dst) == 0)
+			srv_store_hides_in(s->cfg->store, dst.st_dev, dst.st_ino, &skip_name);
+	}
 	max = m.max_bytes;
 	if (max > SRV_READDIR_MAX)
 		max = SRV_READDIR_MAX;
@@ -779,6 +913,8 @@ static int op_readdir(struct srv_session *s, const struct wire_hdr *h, const uin
 				return reply_errno(s, h, errno, hd->path);
 			break; /* send what we have; the error comes again next time */
 		}
+		if (skip_name && !strcmp(de->d_name, skip_name))
+			continue; /* the checkpoint store */
 		e.ino = de->d_ino;
 		e.next = (uint64_t)telldir(hd->dir);
 		e.type = wire_dtype_from_host(de->d_type);
@@ -875,7 +1011,7 @@ static int apply_setattr(struct srv_session *s, const struct wire_setattr *m, in
 			/* truncate(2) semantics: reopen for writing, beneath the root
 			 * again (or through the O_PATH handle's own magic link). */
 			if (path) {
-				wfd = srv_resolve_open(root_fd(s), path,
+				wfd = res_open(s, path,
 						       O_WRONLY | O_NOCTTY | O_NONBLOCK |
 							       (nofollow ? O_NOFOLLOW : 0), 0);
 			} else {
@@ -932,13 +1068,21 @@ static int op_setattr(struct srv_session *s, const struct wire_hdr *h, const uin
 		if (take_path(s, h, m.path, s->path1))
 			return 0;
 		path = s->path1;
-		fd = srv_resolve_open(root_fd(s), path,
+		fd = res_open(s, path,
 				      O_PATH | ((m.flags & WIRE_AT_NOFOLLOW) ? O_NOFOLLOW : 0), 0);
 		if (fd < 0)
 			return reply_resolve(s, h, -fd, path);
 		opath = 1;
 	}
-	rc = apply_setattr(s, &m, fd, opath, path);
+	srv_undo_begin(s);
+	rc = 0;
+	if (m.valid & WIRE_SET_SIZE)
+		rc = -srv_undo_truncate(s, fd, m.size);
+	if (!rc && (m.valid & ~WIRE_SET_SIZE))
+		rc = -srv_undo_attr(s, fd);
+	if (!rc)
+		rc = apply_setattr(s, &m, fd, opath, path);
+	srv_undo_end(s);
 	if (path)
 		close(fd);
 	if (rc)
@@ -971,6 +1115,9 @@ static op_fn *const ops[WIRE_TYPE_MAX + 1] = {
 
 int srv_fileop(struct srv_session *s, const struct wire_hdr *h, const uint8_t *p, size_t len)
 {
+	if ((h->type >= WIRE_CKPT_PREPARE && h->type <= WIRE_CKPT_ABORT) ||
+	    (h->type >= WIRE_ROLLBACK_QUERY && h->type <= WIRE_IMAGE_READ))
+		return srv_ckptop(s, h, p, len);
 	if (h->type > WIRE_TYPE_MAX || !ops[h->type])
 		return WIRE_ETYPE;
 	return ops[h->type](s, h, p, len);

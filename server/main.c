@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ckpt.h"
 #include "log.h"
 #include "net.h"
 #include "resolve.h"
@@ -40,6 +41,7 @@ struct opts {
 	int level;
 	unsigned long max_sessions, max_open, max_frame;
 	const char *ready_file;
+	const char *state_dir;
 };
 
 static void usage(FILE *f)
@@ -51,6 +53,10 @@ static void usage(FILE *f)
 		"  --root DIR            export this directory; nothing outside it is reachable\n"
 		"  --listen ADDR         tcp:HOST:PORT (tcp:[IPV6]:PORT; port 0 picks one) or\n"
 		"                        unix:PATH (unix:@NAME: abstract); repeatable\n"
+		"  --state-dir DIR       keep joint checkpoint files and undo data here\n"
+		"                        (without it checkpoints are refused; inside ROOT it\n"
+		"                        is hidden from clients;\n"
+		"                        created mode 0700)\n"
 		"  --ready-file PATH     once listening, write PATH atomically, one line per\n"
 		"                        listener with its real address (tcp:127.0.0.1:40123)\n"
 		"  --log-level LEVEL     error, warn, info (default) or debug\n"
@@ -104,7 +110,8 @@ static unsigned long parse_num(const char *opt, const char *s, unsigned long min
 
 static void parse_args(int argc, char **argv, struct opts *o)
 {
-	enum { O_ROOT = 256, O_LISTEN, O_LOG, O_SESS, O_OPEN, O_FRAME, O_READY, O_HELP, O_VER };
+	enum { O_ROOT = 256, O_LISTEN, O_LOG, O_SESS, O_OPEN, O_FRAME, O_READY, O_STATE, O_HELP,
+	       O_VER };
 	static const struct option longopts[] = {
 		{ "root", required_argument, NULL, O_ROOT },
 		{ "listen", required_argument, NULL, O_LISTEN },
@@ -113,6 +120,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		{ "max-open", required_argument, NULL, O_OPEN },
 		{ "max-frame", required_argument, NULL, O_FRAME },
 		{ "ready-file", required_argument, NULL, O_READY },
+		{ "state-dir", required_argument, NULL, O_STATE },
 		{ "help", no_argument, NULL, O_HELP },
 		{ "version", no_argument, NULL, O_VER },
 		{ NULL, 0, NULL, 0 },
@@ -151,6 +159,9 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case O_READY:
 			o->ready_file = optarg;
+			break;
+		case O_STATE:
+			o->state_dir = optarg;
 			break;
 		case O_HELP:
 			usage(stdout);
@@ -325,6 +336,7 @@ int main(int argc, char **argv)
 	sigset_t sigs;
 	char err[512], addrs[MAX_LISTEN * (SRV_ADDR_MAX + 2)];
 	char *root_real;
+	struct srv_store *store = NULL;
 	int sigfd, reapfd, root, r, sig, n = 0;
 	size_t alen = 0;
 
@@ -359,6 +371,18 @@ int main(int argc, char **argv)
 	}
 	root_real = realpath(o.root, NULL);
 	raise_nofile(o.max_sessions, o.max_open);
+	if (!o.state_dir) {
+		/* The export stays the user's alone: no bookkeeping appears in it
+		 * unless asked for. */
+		srv_info("no --state-dir: checkpoint requests will be refused (ENOTSUP)");
+	} else if (srv_store_open(&store, o.state_dir, root, err, sizeof(err)) < 0) {
+		srv_error("%s", err);
+		return 1;
+	} else if (srv_store_hidden(store)) {
+		srv_info("checkpoint store %s (inside the export: hidden from clients)", o.state_dir);
+	} else {
+		srv_info("checkpoint store %s", o.state_dir);
+	}
 
 	for (n = 0; n < o.nlisten; n++) {
 		if (srv_listen(&ls[n], o.listen[n], err, sizeof(err)) < 0) {
@@ -379,6 +403,7 @@ int main(int argc, char **argv)
 	}
 
 	cfg.root_fd = root;
+	cfg.store = store;
 	cfg.max_frame = (uint32_t)o.max_frame;
 	cfg.max_open = (uint32_t)o.max_open;
 	cfg.max_sessions = (uint32_t)o.max_sessions;
@@ -406,6 +431,7 @@ int main(int argc, char **argv)
 	srv_sessions_stop(STOP_GRACE_MS);
 	if (o.ready_file && unlink(o.ready_file) < 0 && errno != ENOENT)
 		srv_pwarn("cannot remove %s", o.ready_file);
+	srv_store_close(store);
 	close(root);
 	srv_info("stopped");
 	return 0;

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ckpt.h"
 #include "log.h"
 #include "session.h"
 
@@ -89,6 +90,13 @@ static const char *server_arch(char *buf, size_t cap)
 	snprintf(buf, cap, "%s", u.machine);
 	return buf;
 #endif
+}
+
+const char *srv_session_arch(void)
+{
+	static char buf[72];
+
+	return server_arch(buf, sizeof(buf));
 }
 
 /* ---- buffers ------------------------------------------------------------------ */
@@ -306,6 +314,30 @@ static int do_hello(struct srv_session *s, const struct wire_hdr *h, const uint8
 		return HELLO_REPLY_CLOSE;
 	}
 	s->out_max = m.max_frame < s->cfg->max_frame ? m.max_frame : s->cfg->max_frame;
+	s->client_byte_order = m.byte_order;
+	s->client_page_size = m.page_size;
+	{
+		uint32_t al = m.arch.len < sizeof(s->client_arch) - 1 ? m.arch.len
+								       : (uint32_t)sizeof(s->client_arch) - 1;
+
+		memcpy(s->client_arch, m.arch.p, al);
+		s->client_arch[al] = '\0';
+	}
+	/* The job owns checkpoints only with a name that is safe as a directory
+	 * name; file calls work either way. */
+	if (!s->cfg->store) {
+		s->job_why = "this server keeps no checkpoints";
+	} else if (m.job.len == 0) {
+		s->job_why = "the session named no job in HELLO; checkpoints need one";
+	} else if (wire_job_check(m.job.p, m.job.len)) {
+		s->job_why = "the job name is not valid for checkpoints (1-128 of A-Z a-z 0-9 . _ -, "
+			     "not starting with '.')";
+		srv_session_log(s, SRV_LOG_WARN, "job name '%s' cannot own checkpoints", c_job);
+	} else {
+		s->job = srv_job_attach(s->cfg->store, m.job.p, m.job.len);
+		if (!s->job)
+			s->job_why = "the server could not set up the job's store";
+	}
 
 	memset(&r, 0, sizeof(r));
 	r.version = WIRE_PROTO_VERSION;
@@ -316,8 +348,8 @@ static int do_hello(struct srv_session *s, const struct wire_hdr *h, const uint8
 	r.max_frame = s->cfg->max_frame;
 	r.arch.p = arch;
 	r.arch.len = (uint32_t)strlen(arch);
-	r.job.p = "";
-	r.job.len = 0;
+	r.job.p = s->job ? m.job.p : "";
+	r.job.len = s->job ? m.job.len : 0;
 	r.peer.p = peer_str;
 	r.peer.len = (uint32_t)strlen(peer_str);
 	n = wire_enc_hello(s->out, s->out_cap, h->id, WIRE_F_REPLY, &r);
@@ -493,6 +525,8 @@ int srv_session_run(const struct srv_config *cfg, int fd, uint64_t id, const cha
 		srv_session_log(s, SRV_LOG_DEBUG, "connected");
 		rc = serve(s, &why);
 	}
+	srv_job_detach(s->job, s->handles.used);
+	s->job = NULL;
 	closed = srv_handles_close_all(&s->handles, atomic_load(&stopping), report_close, s);
 	/* A connection that closes without a word (a probe) is not news. */
 	srv_session_log(s, s->hello_done || rc ? SRV_LOG_INFO : SRV_LOG_DEBUG,

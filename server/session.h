@@ -23,8 +23,12 @@
 /* Largest READDIR reply payload, whatever the client asks for. */
 #define SRV_READDIR_MAX (1u << 20)
 
+struct srv_store;
+struct srv_job;
+
 struct srv_config {
 	int root_fd;           /* O_PATH|O_DIRECTORY fd of the export root */
+	struct srv_store *store; /* checkpoint store, NULL: no checkpoints (ckpt.h) */
 	uint32_t max_frame;    /* largest frame we accept (SRV_MIN_FRAME..WIRE_MAX_FRAME) */
 	uint32_t max_open;     /* open handles per session */
 	uint32_t max_sessions; /* concurrent sessions (registry only) */
@@ -52,6 +56,14 @@ struct srv_session {
 	int last_err; /* host errno of the last error reply, 0 if none */
 
 	char path1[SRV_PATH_BUF], path2[SRV_PATH_BUF];
+
+	/* The job named in HELLO (NULL: no store, or a name that cannot own
+	 * checkpoints: job_why says why, for the error replies). */
+	struct srv_job *job;
+	const char *job_why;
+	uint8_t client_byte_order;
+	uint32_t client_page_size;
+	char client_arch[WIRE_MAX_NAME + 1];
 };
 
 /* Serve one connected socket until the peer closes it, a malformed frame,
@@ -61,6 +73,9 @@ struct srv_session {
  * stopping). peer describes the client for the log (copied). Returns 0 for
  * an orderly end (EOF between frames, or stop), -1 otherwise. */
 int srv_session_run(const struct srv_config *cfg, int fd, uint64_t id, const char *peer);
+
+/* The architecture this server was built for ("x86_64", "s390x", ...). */
+const char *srv_session_arch(void);
 
 /* Log a line prefixed with "session ID (PEER): ". */
 void srv_session_log(const struct srv_session *s, int level, const char *fmt, ...)

@@ -294,9 +294,30 @@ static int flags_ok(uint16_t flags)
 	return 1;
 }
 
+static const char *const wire_type_names[WIRE_TYPE_MAX + 1] = {
+	[WIRE_HELLO] = "HELLO",	      [WIRE_OPEN] = "OPEN",	    [WIRE_CLOSE] = "CLOSE",
+	[WIRE_PREAD] = "PREAD",	      [WIRE_PWRITE] = "PWRITE",	    [WIRE_FTRUNCATE] = "FTRUNCATE",
+	[WIRE_FSYNC] = "FSYNC",	      [WIRE_FSTAT] = "FSTAT",	    [WIRE_STAT] = "STAT",
+	[WIRE_ACCESS] = "ACCESS",     [WIRE_UNLINK] = "UNLINK",	    [WIRE_RENAME] = "RENAME",
+	[WIRE_MKDIR] = "MKDIR",	      [WIRE_READDIR] = "READDIR",   [WIRE_SETATTR] = "SETATTR",
+	[WIRE_READLINK] = "READLINK", [WIRE_SYMLINK] = "SYMLINK",   [WIRE_LINK] = "LINK",
+	[WIRE_STATFS] = "STATFS",     [WIRE_PING] = "PING",
+	[WIRE_CKPT_PREPARE] = "CKPT_PREPARE",	[WIRE_CKPT_DONE] = "CKPT_DONE",
+	[WIRE_CKPT_COMMIT] = "CKPT_COMMIT",	[WIRE_CKPT_ABORT] = "CKPT_ABORT",
+	[WIRE_ROLLBACK_QUERY] = "ROLLBACK_QUERY", [WIRE_ROLLBACK] = "ROLLBACK",
+	[WIRE_IMAGE_READ] = "IMAGE_READ",
+};
+
+/* A type is known when it has a name: the numbers between the families are
+ * not defined. */
 static int type_ok(uint16_t type)
 {
-	return type >= 1 && type <= WIRE_TYPE_MAX;
+	return type >= 1 && type <= WIRE_TYPE_MAX && wire_type_names[type] != NULL;
+}
+
+int wire_type_known(uint16_t type)
+{
+	return type_ok(type);
 }
 
 /* h is filled even when the header is refused, so that the caller can log
@@ -403,6 +424,24 @@ int wire_path_check(const char *p, uint32_t len)
 	return WIRE_OK;
 }
 
+int wire_job_check(const char *p, uint32_t len)
+{
+	uint32_t i;
+
+	if (len > WIRE_MAX_JOB)
+		return WIRE_ETOOBIG;
+	if (len == 0 || p[0] == '.')
+		return WIRE_EINVAL;
+	for (i = 0; i < len; i++) {
+		char c = p[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_' || c == '.'))
+			return WIRE_EINVAL;
+	}
+	return WIRE_OK;
+}
+
 /* ---- names ------------------------------------------------------------------ */
 
 const char *wire_strerror(int code)
@@ -428,15 +467,6 @@ const char *wire_strerror(int code)
 	return "unknown wire error";
 }
 
-static const char *const wire_type_names[WIRE_TYPE_MAX + 1] = {
-	[WIRE_HELLO] = "HELLO",	      [WIRE_OPEN] = "OPEN",	    [WIRE_CLOSE] = "CLOSE",
-	[WIRE_PREAD] = "PREAD",	      [WIRE_PWRITE] = "PWRITE",	    [WIRE_FTRUNCATE] = "FTRUNCATE",
-	[WIRE_FSYNC] = "FSYNC",	      [WIRE_FSTAT] = "FSTAT",	    [WIRE_STAT] = "STAT",
-	[WIRE_ACCESS] = "ACCESS",     [WIRE_UNLINK] = "UNLINK",	    [WIRE_RENAME] = "RENAME",
-	[WIRE_MKDIR] = "MKDIR",	      [WIRE_READDIR] = "READDIR",   [WIRE_SETATTR] = "SETATTR",
-	[WIRE_READLINK] = "READLINK", [WIRE_SYMLINK] = "SYMLINK",   [WIRE_LINK] = "LINK",
-	[WIRE_STATFS] = "STATFS",     [WIRE_PING] = "PING",
-};
 
 const char *wire_type_name(uint16_t type)
 {

@@ -64,9 +64,22 @@ enum wire_type {
 	WIRE_LINK = 18,
 	WIRE_STATFS = 19,
 	WIRE_PING = 20,
-	/* 32..63 checkpoint, 64..95 restart: defined by later protocol versions */
-	WIRE_TYPE_MAX = 20
+	/* 21..31: free for file calls */
+	/* 32..63: the checkpoint family (PROTOCOL.md 4.4) */
+	WIRE_CKPT_PREPARE = 32,
+	WIRE_CKPT_DONE = 33,
+	WIRE_CKPT_COMMIT = 34,
+	WIRE_CKPT_ABORT = 35,
+	/* 64..95: the restart family (PROTOCOL.md 4.5) */
+	WIRE_ROLLBACK_QUERY = 64,
+	WIRE_ROLLBACK = 65,
+	WIRE_IMAGE_READ = 66,
+	WIRE_TYPE_MAX = 66 /* highest number in use; the numbers between are not all defined */
 };
+/* Number of defined message types. */
+#define WIRE_TYPE_COUNT 27
+/* 1 if type is a defined message type, else 0. */
+int wire_type_known(uint16_t type);
 
 /* Codec errors (negative return values). */
 enum {
@@ -522,6 +535,88 @@ int wire_dec_statfs_reply(const void *p, size_t len, struct wire_statfs_reply *m
 struct stat;
 void wire_stat_from_host(struct wire_stat *w, const struct stat *st);
 void wire_stat_to_host(struct stat *st, const struct wire_stat *w);
+
+/* ---- checkpoint and restart messages (PROTOCOL.md 4.4, 4.5) ---------------
+
+ * Generations are numbered from 1; 0 is never a generation. Image sizes and
+ * offsets are <= 2^63 - 1. The image checksum is XXH64 with seed 0 over the
+ * whole image. */
+#define WIRE_GEN_PREPARED 1  /* ROLLBACK_QUERY state: written, not committed */
+#define WIRE_GEN_COMMITTED 2 /* ROLLBACK_QUERY state: committed */
+struct wire_ckpt_prepare { /* CKPT_PREPARE: one chunk of the image */
+	uint64_t gen;
+	uint64_t offset; /* == bytes of this image sent before */
+	uint64_t total;  /* size of the whole image */
+	struct wire_blob data; /* offset + data.len <= total, len <= WIRE_MAX_DATA */
+};
+struct wire_ckpt_done { /* CKPT_DONE */
+	uint64_t gen;
+	uint64_t total;
+	uint64_t image_xxh64;
+};
+struct wire_ckpt_done_reply {
+	uint64_t gen;
+	uint64_t file_size; /* bytes of the joint checkpoint file written */
+};
+struct wire_gen { /* CKPT_COMMIT, CKPT_ABORT, ROLLBACK */
+	uint64_t gen;
+};
+struct wire_gen_info { /* one entry of a ROLLBACK_QUERY reply */
+	uint64_t gen;
+	uint8_t state; /* WIRE_GEN_PREPARED or WIRE_GEN_COMMITTED */
+	uint64_t image_size;
+};
+/* ROLLBACK_QUERY reply: count[4] then count entries; decode one at a time
+ * with wire_gen_info_next() (every entry was checked by the decoder). */
+struct wire_rollback_query_reply {
+	uint32_t count;
+	struct wire_rd entries;
+};
+struct wire_rollback_reply {
+	uint64_t gen;
+	uint64_t image_size;
+	uint64_t image_xxh64;
+};
+struct wire_image_read { /* IMAGE_READ; its reply is a data reply */
+	uint64_t gen;
+	uint64_t offset;
+	uint32_t count; /* <= WIRE_MAX_DATA */
+};
+/* Bytes of a ROLLBACK_QUERY reply entry; the most entries a reply can hold. */
+#define WIRE_GEN_INFO_SIZE 17u
+#define WIRE_GEN_INFO_MAX ((WIRE_MAX_FRAME - WIRE_HDR_SIZE - 4u) / WIRE_GEN_INFO_SIZE)
+
+long wire_enc_ckpt_prepare(void *buf, size_t cap, uint64_t id, const struct wire_ckpt_prepare *m);
+/* CKPT_PREPARE without copying the data: header and fixed fields
+ * (WIRE_CKPT_PREPARE_HDR bytes) into buf; the caller sends data.len bytes
+ * after it. Data over WIRE_MAX_DATA poisons the length, as
+ * wire_enc_pwrite_hdr() does; the other fields must pass the checks. */
+#define WIRE_CKPT_PREPARE_HDR (WIRE_HDR_SIZE + 8u + 8u + 8u + 4u)
+void wire_enc_ckpt_prepare_hdr(void *buf, uint64_t id, const struct wire_ckpt_prepare *m);
+int wire_dec_ckpt_prepare(const void *p, size_t len, struct wire_ckpt_prepare *m);
+long wire_enc_ckpt_done(void *buf, size_t cap, uint64_t id, const struct wire_ckpt_done *m);
+int wire_dec_ckpt_done(const void *p, size_t len, struct wire_ckpt_done *m);
+long wire_enc_ckpt_done_reply(void *buf, size_t cap, uint64_t id, const struct wire_ckpt_done_reply *m);
+int wire_dec_ckpt_done_reply(const void *p, size_t len, struct wire_ckpt_done_reply *m);
+/* type: WIRE_CKPT_COMMIT, WIRE_CKPT_ABORT or WIRE_ROLLBACK (others: WIRE_ETYPE). */
+long wire_enc_gen(void *buf, size_t cap, uint16_t type, uint64_t id, const struct wire_gen *m);
+int wire_dec_gen(const void *p, size_t len, struct wire_gen *m);
+/* ROLLBACK_QUERY request: wire_enc_empty(buf, cap, WIRE_ROLLBACK_QUERY, 0, id). */
+long wire_enc_rollback_query_reply(void *buf, size_t cap, uint64_t id,
+				   const struct wire_gen_info *v, uint32_t n);
+int wire_dec_rollback_query_reply(const void *p, size_t len, struct wire_rollback_query_reply *m);
+/* Next entry: 1 and *e filled, 0 at the end, negative WIRE_E* on a bad entry. */
+int wire_gen_info_next(struct wire_rollback_query_reply *m, struct wire_gen_info *e);
+long wire_enc_rollback_reply(void *buf, size_t cap, uint64_t id, const struct wire_rollback_reply *m);
+int wire_dec_rollback_reply(const void *p, size_t len, struct wire_rollback_reply *m);
+long wire_enc_image_read(void *buf, size_t cap, uint64_t id, const struct wire_image_read *m);
+int wire_dec_image_read(const void *p, size_t len, struct wire_image_read *m);
+/* IMAGE_READ reply: wire_enc_data_reply(..., WIRE_IMAGE_READ, ...). */
+
+/* Job names (HELLO `job`) that may own checkpoints: 1..WIRE_MAX_JOB bytes of
+ * [A-Za-z0-9._-], not starting with '.'. 0 or WIRE_EINVAL / WIRE_ETOOBIG. */
+#define WIRE_MAX_JOB 128u
+int wire_job_check(const char *p, uint32_t len);
 
 const char *wire_type_name(uint16_t type);
 

@@ -17,6 +17,9 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <xxhash.h>
+
+#include "ckptfile.h"
 #include "wire.h"
 
 #define BIG 0x8877665544332211ull /* > 2^63: catches sign and width slips */
@@ -282,6 +285,67 @@ static int d_setattr(const void *p, size_t n) { struct wire_setattr m; return wi
 static long e_statfs_r(void *b, size_t c) { return wire_enc_statfs_reply(b, c, 18, &sample_statfs); }
 static int d_statfs_r(const void *p, size_t n) { struct wire_statfs_reply m; return wire_dec_statfs_reply(p, n, &m); }
 
+/* checkpoint and restart messages */
+static const uint8_t sample_image[] = "\x7f" "ELF image bytes \0\xff\x01";
+
+static long e_prepare(void *b, size_t c)
+{
+	struct wire_ckpt_prepare m = { 7, 0x100, 0x100 + sizeof(sample_image) + 5,
+				       { sample_image, sizeof(sample_image) } };
+
+	return wire_enc_ckpt_prepare(b, c, 30, &m);
+}
+static int d_prepare(const void *p, size_t n) { struct wire_ckpt_prepare m; return wire_dec_ckpt_prepare(p, n, &m); }
+
+static long e_done(void *b, size_t c)
+{
+	struct wire_ckpt_done m = { BIG >> 1, 0x7fffffffffffffffull, BIG };
+
+	return wire_enc_ckpt_done(b, c, 31, &m);
+}
+static int d_done(const void *p, size_t n) { struct wire_ckpt_done m; return wire_dec_ckpt_done(p, n, &m); }
+
+static long e_done_r(void *b, size_t c)
+{
+	struct wire_ckpt_done_reply m = { 3, 123456789 };
+
+	return wire_enc_ckpt_done_reply(b, c, 31, &m);
+}
+static int d_done_r(const void *p, size_t n) { struct wire_ckpt_done_reply m; return wire_dec_ckpt_done_reply(p, n, &m); }
+
+static long e_gen(void *b, size_t c)
+{
+	struct wire_gen m = { BIG };
+
+	return wire_enc_gen(b, c, WIRE_CKPT_COMMIT, 32, &m);
+}
+static int d_gen(const void *p, size_t n) { struct wire_gen m; return wire_dec_gen(p, n, &m); }
+
+static const struct wire_gen_info sample_gens[] = {
+	{ 4, WIRE_GEN_COMMITTED, 1000 },
+	{ 5, WIRE_GEN_PREPARED, 0x7fffffffffffffffull },
+	{ BIG >> 1, WIRE_GEN_PREPARED, 0 },
+};
+
+static long e_query_r(void *b, size_t c) { return wire_enc_rollback_query_reply(b, c, 33, sample_gens, 3); }
+static int d_query_r(const void *p, size_t n) { struct wire_rollback_query_reply m; return wire_dec_rollback_query_reply(p, n, &m); }
+
+static long e_rollback_r(void *b, size_t c)
+{
+	struct wire_rollback_reply m = { 9, 1 << 20, BIG };
+
+	return wire_enc_rollback_reply(b, c, 34, &m);
+}
+static int d_rollback_r(const void *p, size_t n) { struct wire_rollback_reply m; return wire_dec_rollback_reply(p, n, &m); }
+
+static long e_image_read(void *b, size_t c)
+{
+	struct wire_image_read m = { 9, 0x7fffffffffffffffull, WIRE_MAX_DATA };
+
+	return wire_enc_image_read(b, c, 35, &m);
+}
+static int d_image_read(const void *p, size_t n) { struct wire_image_read m; return wire_dec_image_read(p, n, &m); }
+
 struct msg_case {
 	const char *name;
 	long (*enc)(void *buf, size_t cap);
@@ -314,6 +378,13 @@ static const struct msg_case cases[] = {
 	{ "readdir reply", e_readdir_r, d_readdir_r, WIRE_READDIR, R, WIRE_ETRAIL, 1 },
 	{ "setattr", e_setattr, d_setattr, WIRE_SETATTR, 0, WIRE_ETRAIL, 0 },
 	{ "statfs reply", e_statfs_r, d_statfs_r, WIRE_STATFS, R, WIRE_ETRAIL, 0 },
+	{ "ckpt prepare", e_prepare, d_prepare, WIRE_CKPT_PREPARE, 0, WIRE_ETRAIL, 0 },
+	{ "ckpt done", e_done, d_done, WIRE_CKPT_DONE, 0, WIRE_ETRAIL, 0 },
+	{ "ckpt done reply", e_done_r, d_done_r, WIRE_CKPT_DONE, R, WIRE_ETRAIL, 0 },
+	{ "generation", e_gen, d_gen, WIRE_CKPT_COMMIT, 0, WIRE_ETRAIL, 0 },
+	{ "rollback query reply", e_query_r, d_query_r, WIRE_ROLLBACK_QUERY, R, WIRE_ETRAIL, 0 },
+	{ "rollback reply", e_rollback_r, d_rollback_r, WIRE_ROLLBACK, R, WIRE_ETRAIL, 0 },
+	{ "image read", e_image_read, d_image_read, WIRE_IMAGE_READ, 0, WIRE_ETRAIL, 0 },
 };
 #undef R
 #define NCASES (sizeof(cases) / sizeof(cases[0]))
@@ -495,12 +566,26 @@ Test(header, types)
 {
 	uint32_t t;
 
-	for (t = 1; t <= WIRE_TYPE_MAX; t++)
-		cr_assert_eq(hdr_rc(16, (uint16_t)t, 0, WIRE_MAX_FRAME), WIRE_OK);
+	int known = 0;
+
+	for (t = 1; t <= WIRE_TYPE_MAX; t++) {
+		int ok = t <= WIRE_PING || (t >= WIRE_CKPT_PREPARE && t <= WIRE_CKPT_ABORT) ||
+			 (t >= WIRE_ROLLBACK_QUERY && t <= WIRE_IMAGE_READ);
+
+		cr_assert_eq(hdr_rc(16, (uint16_t)t, 0, WIRE_MAX_FRAME), ok ? WIRE_OK : WIRE_ETYPE,
+			     "type %u", t);
+		cr_assert_eq(wire_type_known((uint16_t)t), ok);
+		known += ok;
+	}
+	cr_assert_eq(known, WIRE_TYPE_COUNT);
 	cr_assert_eq(hdr_rc(16, 0, 0, WIRE_MAX_FRAME), WIRE_ETYPE);
 	cr_assert_eq(hdr_rc(16, WIRE_TYPE_MAX + 1, 0, WIRE_MAX_FRAME), WIRE_ETYPE);
-	cr_assert_eq(hdr_rc(16, 32, 0, WIRE_MAX_FRAME), WIRE_ETYPE);
-	cr_assert_eq(hdr_rc(16, 64, 0, WIRE_MAX_FRAME), WIRE_ETYPE);
+	cr_assert_eq(hdr_rc(16, 21, 0, WIRE_MAX_FRAME), WIRE_ETYPE);
+	cr_assert_eq(hdr_rc(16, 36, 0, WIRE_MAX_FRAME), WIRE_ETYPE);
+	cr_assert_eq(hdr_rc(16, 63, 0, WIRE_MAX_FRAME), WIRE_ETYPE);
+	cr_assert_eq(hdr_rc(16, 67, 0, WIRE_MAX_FRAME), WIRE_ETYPE);
+	cr_assert_eq(hdr_rc(16, 32, 0, WIRE_MAX_FRAME), WIRE_OK);
+	cr_assert_eq(hdr_rc(16, 64, 0, WIRE_MAX_FRAME), WIRE_OK);
 	cr_assert_eq(hdr_rc(16, 0xffff, WIRE_F_REPLY, WIRE_MAX_FRAME), WIRE_ETYPE);
 }
 
@@ -1942,7 +2027,7 @@ Test(spec, type_table_matches)
 		rows++;
 	}
 	fclose(f);
-	cr_assert_eq(rows, WIRE_TYPE_MAX);
+	cr_assert_eq(rows, WIRE_TYPE_COUNT);
 }
 
 Test(names, types_and_errors)
@@ -2059,4 +2144,428 @@ Test(stflags, round_trip)
 	cr_assert_eq(wire_stflags_from_host(all), WIRE_ST_KNOWN);
 	cr_assert_eq(wire_stflags_to_host(WIRE_ST_KNOWN), all);
 	cr_assert_eq(wire_stflags_from_host(ST_WRITE | ST_APPEND), 0); /* not portable: dropped */
+}
+
+/* ---- checkpoint and restart messages (PROTOCOL.md 4.4, 4.5) ----------------------------- */
+
+Test(ckpt, prepare_exact_bytes_and_zero_copy_header)
+{
+	static const uint8_t want[] = {
+		0, 0, 0, 0, 0, 0, 0, 2,	   /* gen */
+		0, 0, 0, 0, 0, 0, 0x10, 0, /* offset 4096 */
+		0, 0, 0, 0, 0, 0, 0x20, 0, /* total 8192 */
+		0, 0, 0, 3, 'a', 'b', 'c', /* data */
+	};
+	struct wire_ckpt_prepare m = { 2, 4096, 8192, { (const uint8_t *)"abc", 3 } }, g;
+	uint8_t hdr[WIRE_CKPT_PREPARE_HDR];
+	size_t plen;
+	long n = wire_enc_ckpt_prepare(fbuf, sizeof(fbuf), 9, &m);
+	const uint8_t *p = payload_of(fbuf, n, WIRE_CKPT_PREPARE, 0, 9, &plen);
+
+	cr_assert_eq(plen, sizeof(want));
+	cr_assert(memcmp(p, want, plen) == 0);
+	cr_assert_eq(wire_dec_ckpt_prepare(p, plen, &g), WIRE_OK);
+	cr_assert_eq(g.gen, 2);
+	cr_assert_eq(g.offset, 4096);
+	cr_assert_eq(g.total, 8192);
+	cr_assert_eq(g.data.len, 3);
+	wire_enc_ckpt_prepare_hdr(hdr, 9, &m);
+	cr_assert(memcmp(hdr, fbuf, sizeof(hdr)) == 0, "zero-copy header = the frame's first bytes");
+}
+
+Test(ckpt, prepare_forbidden_values)
+{
+	struct wire_ckpt_prepare m = { 1, 0, 10, { (const uint8_t *)"0123456789", 10 } };
+
+	cr_assert_gt(wire_enc_ckpt_prepare(fbuf, sizeof(fbuf), 1, &m), 0);
+	m.gen = 0;
+	cr_assert_eq(wire_enc_ckpt_prepare(fbuf, sizeof(fbuf), 1, &m), WIRE_EINVAL, "gen 0");
+	m.gen = 1;
+	m.offset = 1; /* 1 + 10 > 10 */
+	cr_assert_eq(wire_enc_ckpt_prepare(fbuf, sizeof(fbuf), 1, &m), WIRE_EINVAL);
+	m.offset = 11;
+	m.data.len = 0;
+	cr_assert_eq(wire_enc_ckpt_prepare(fbuf, sizeof(fbuf), 1, &m), WIRE_EINVAL, "past total");
+	m.offset = 0xfffffffffffffff0ull; /* offset + len would wrap */
+	m.total = 0x7fffffffffffffffull;
+	m.data.len = 0x20;
+	cr_assert_eq(wire_enc_ckpt_prepare(fbuf, sizeof(fbuf), 1, &m), WIRE_EINVAL);
+	m.offset = 0;
+	m.total = (uint64_t)INT64_MAX + 1;
+	m.data.len = 0;
+	cr_assert_eq(wire_enc_ckpt_prepare(fbuf, sizeof(fbuf), 1, &m), WIRE_EINVAL);
+	m.total = 1ull << 40;
+	m.data.len = WIRE_MAX_DATA + 1;
+	cr_assert_eq(wire_enc_ckpt_prepare(fbuf, sizeof(fbuf), 1, &m), WIRE_ETOOBIG);
+	/* a decoder meeting a chunk past its total */
+	{
+		uint8_t raw[64];
+		struct wire_wr w;
+		struct wire_ckpt_prepare g;
+
+		wire_wr_init(&w, raw, sizeof(raw));
+		wire_put_u64(&w, 1);
+		wire_put_u64(&w, 8);
+		wire_put_u64(&w, 10);
+		wire_put_blob(&w, "abc", 3);
+		cr_assert_eq(wire_dec_ckpt_prepare(raw, wire_wr_len(&w), &g), WIRE_EINVAL);
+	}
+}
+
+Test(ckpt, done_gen_and_replies_round_trip)
+{
+	struct wire_ckpt_done d = { 5, 1234, 0xfedcba9876543210ull }, dg;
+	struct wire_ckpt_done_reply dr = { 5, 9999 }, drg;
+	struct wire_rollback_reply rr = { 5, 1234, 0xfedcba9876543210ull }, rrg;
+	struct wire_gen gm = { 77 }, gg;
+	size_t plen;
+	const uint8_t *p;
+	long n;
+
+	n = wire_enc_ckpt_done(fbuf, sizeof(fbuf), 1, &d);
+	p = payload_of(fbuf, n, WIRE_CKPT_DONE, 0, 1, &plen);
+	cr_assert_eq(plen, 24);
+	cr_assert_eq(wire_dec_ckpt_done(p, plen, &dg), 0);
+	cr_assert_eq(dg.image_xxh64, d.image_xxh64);
+	n = wire_enc_ckpt_done_reply(fbuf, sizeof(fbuf), 1, &dr);
+	p = payload_of(fbuf, n, WIRE_CKPT_DONE, WIRE_F_REPLY, 1, &plen);
+	cr_assert_eq(wire_dec_ckpt_done_reply(p, plen, &drg), 0);
+	cr_assert_eq(drg.file_size, 9999);
+	n = wire_enc_rollback_reply(fbuf, sizeof(fbuf), 1, &rr);
+	p = payload_of(fbuf, n, WIRE_ROLLBACK, WIRE_F_REPLY, 1, &plen);
+	cr_assert_eq(wire_dec_rollback_reply(p, plen, &rrg), 0);
+	cr_assert_eq(rrg.image_size, 1234);
+	cr_assert_eq(rrg.image_xxh64, rr.image_xxh64);
+	for (uint16_t t = WIRE_CKPT_COMMIT; t <= WIRE_ROLLBACK; t++) {
+		if (t != WIRE_CKPT_COMMIT && t != WIRE_CKPT_ABORT && t != WIRE_ROLLBACK) {
+			cr_assert_eq(wire_enc_gen(fbuf, sizeof(fbuf), t, 1, &gm), WIRE_ETYPE, "type %u", t);
+			continue;
+		}
+		n = wire_enc_gen(fbuf, sizeof(fbuf), t, 1, &gm);
+		p = payload_of(fbuf, n, t, 0, 1, &plen);
+		cr_assert_eq(wire_dec_gen(p, plen, &gg), 0);
+		cr_assert_eq(gg.gen, 77);
+	}
+	gm.gen = 0;
+	cr_assert_eq(wire_enc_gen(fbuf, sizeof(fbuf), WIRE_ROLLBACK, 1, &gm), WIRE_EINVAL);
+	d.gen = 0;
+	cr_assert_eq(wire_enc_ckpt_done(fbuf, sizeof(fbuf), 1, &d), WIRE_EINVAL);
+	d.gen = 1;
+	d.total = (uint64_t)INT64_MAX + 1;
+	cr_assert_eq(wire_enc_ckpt_done(fbuf, sizeof(fbuf), 1, &d), WIRE_EINVAL);
+	/* gen 0 from the wire */
+	memset(fbuf, 0, 8);
+	cr_assert_eq(wire_dec_gen(fbuf, 8, &gg), WIRE_EINVAL);
+}
+
+Test(ckpt, rollback_query_reply_entries)
+{
+	struct wire_rollback_query_reply m;
+	struct wire_gen_info e, bad = { 3, 3, 0 };
+	size_t plen;
+	const uint8_t *p;
+	long n = wire_enc_rollback_query_reply(fbuf, sizeof(fbuf), 4, sample_gens, 3);
+	int i = 0, k;
+
+	p = payload_of(fbuf, n, WIRE_ROLLBACK_QUERY, WIRE_F_REPLY, 4, &plen);
+	cr_assert_eq(plen, 4 + 3 * WIRE_GEN_INFO_SIZE);
+	cr_assert_eq(wire_dec_rollback_query_reply(p, plen, &m), 0);
+	cr_assert_eq(m.count, 3);
+	while ((k = wire_gen_info_next(&m, &e)) == 1) {
+		cr_assert_eq(e.gen, sample_gens[i].gen);
+		cr_assert_eq(e.state, sample_gens[i].state);
+		cr_assert_eq(e.image_size, sample_gens[i].image_size);
+		i++;
+	}
+	cr_assert_eq(k, 0);
+	cr_assert_eq(i, 3);
+	/* empty */
+	n = wire_enc_rollback_query_reply(fbuf, sizeof(fbuf), 4, NULL, 0);
+	p = payload_of(fbuf, n, WIRE_ROLLBACK_QUERY, WIRE_F_REPLY, 4, &plen);
+	cr_assert_eq(plen, 4);
+	cr_assert_eq(wire_dec_rollback_query_reply(p, plen, &m), 0);
+	cr_assert_eq(wire_gen_info_next(&m, &e), 0);
+	/* a bad state, a count that lies */
+	cr_assert_eq(wire_enc_rollback_query_reply(fbuf, sizeof(fbuf), 4, &bad, 1), WIRE_EINVAL);
+	{
+		uint8_t raw[64];
+		struct wire_wr w;
+
+		wire_wr_init(&w, raw, sizeof(raw));
+		wire_put_u32(&w, 1);
+		wire_put_u64(&w, 3);
+		wire_put_u8(&w, 9); /* state 9 */
+		wire_put_u64(&w, 0);
+		cr_assert_eq(wire_dec_rollback_query_reply(raw, wire_wr_len(&w), &m), WIRE_EINVAL);
+		cr_assert_eq(wire_gen_info_next(&m, &e), 0, "nothing to iterate after a failure");
+		wire_wr_init(&w, raw, sizeof(raw));
+		wire_put_u32(&w, 0xffffffffu);
+		cr_assert_eq(wire_dec_rollback_query_reply(raw, wire_wr_len(&w), &m), WIRE_ETRUNC);
+		wire_wr_init(&w, raw, sizeof(raw));
+		wire_put_u32(&w, 0);
+		wire_put_u64(&w, 3);
+		cr_assert_eq(wire_dec_rollback_query_reply(raw, wire_wr_len(&w), &m), WIRE_ETRAIL);
+	}
+}
+
+Test(ckpt, image_read_bounds)
+{
+	struct wire_image_read m = { 1, 0, WIRE_MAX_DATA + 1 };
+
+	cr_assert_eq(wire_enc_image_read(fbuf, sizeof(fbuf), 1, &m), WIRE_ETOOBIG);
+	m.count = 1;
+	m.offset = (uint64_t)INT64_MAX + 1;
+	cr_assert_eq(wire_enc_image_read(fbuf, sizeof(fbuf), 1, &m), WIRE_EINVAL);
+	m.offset = 0;
+	m.gen = 0;
+	cr_assert_eq(wire_enc_image_read(fbuf, sizeof(fbuf), 1, &m), WIRE_EINVAL);
+}
+
+Test(ckpt, job_names)
+{
+	char longname[WIRE_MAX_JOB + 1];
+
+	memset(longname, 'j', sizeof(longname));
+	cr_assert_eq(wire_job_check("job-1_a.B", 9), 0);
+	cr_assert_eq(wire_job_check(longname, WIRE_MAX_JOB), 0);
+	cr_assert_eq(wire_job_check(longname, WIRE_MAX_JOB + 1), WIRE_ETOOBIG);
+	cr_assert_eq(wire_job_check("", 0), WIRE_EINVAL);
+	cr_assert_eq(wire_job_check(".hidden", 7), WIRE_EINVAL);
+	cr_assert_eq(wire_job_check("..", 2), WIRE_EINVAL);
+	cr_assert_eq(wire_job_check("a/b", 3), WIRE_EINVAL);
+	cr_assert_eq(wire_job_check("a b", 3), WIRE_EINVAL);
+	cr_assert_eq(wire_job_check("a\0b", 3), WIRE_EINVAL);
+	cr_assert_eq(wire_job_check("caf\xc3\xa9", 5), WIRE_EINVAL);
+}
+
+/* ---- the joint checkpoint file (CHECKPOINT.md) ------------------------------------------- */
+
+/* A whole file in memory: header region, image, state, trailer. */
+static size_t make_ckf(uint8_t *out, size_t cap, const uint8_t *image, size_t ilen)
+{
+	struct wire_ckf_header h;
+	struct wire_ckf_state_builder b;
+	struct wire_ckf_file f = { WIRE_CKF_FILE_OPEN | WIRE_CKF_FILE_CHANGED, { "dir/out.txt", 11 },
+				   77, 0100644, 12345, 1000, 1000, 1700000000, 5, WIRE_O_RDWR };
+	uint8_t state[512];
+	long slen, hl;
+	size_t total;
+
+	wire_ckf_state_begin(&b, state, sizeof(state), 3, 2);
+	cr_assert_eq(wire_ckf_state_add(&b, &f), 0);
+	slen = wire_ckf_state_end(&b);
+	cr_assert_gt(slen, 0);
+	total = WIRE_CKF_HEADER_SIZE + ilen + (size_t)slen + WIRE_CKF_TRAILER;
+	cr_assert_leq(total, cap);
+	memset(&h, 0, sizeof(h));
+	h.header_size = WIRE_CKF_HEADER_SIZE;
+	h.file_size = total;
+	h.job = S("job-1");
+	h.gen = 3;
+	h.created_sec = 1700000000;
+	h.created_nsec = 9;
+	h.client_arch = S("x86_64");
+	h.client_byte_order = WIRE_BO_LITTLE;
+	h.client_page_size = 4096;
+	h.server_arch = S("s390x");
+	h.server_byte_order = WIRE_BO_BIG;
+	h.server_page_size = 4096;
+	h.nsections = 2;
+	h.sect[0] = (struct wire_ckf_section){ WIRE_CKF_CLIENT_IMAGE, 0, WIRE_CKF_HEADER_SIZE, ilen,
+					       XXH64(image, ilen, 0) };
+	h.sect[1] = (struct wire_ckf_section){ WIRE_CKF_SERVER_STATE, 0, WIRE_CKF_HEADER_SIZE + ilen,
+					       (uint64_t)slen, XXH64(state, (size_t)slen, 0) };
+	hl = wire_ckf_build_header(out, cap, &h);
+	cr_assert_eq(hl, (long)WIRE_CKF_HEADER_SIZE);
+	memcpy(out + WIRE_CKF_HEADER_SIZE, image, ilen);
+	memcpy(out + WIRE_CKF_HEADER_SIZE + ilen, state, (size_t)slen);
+	wire_ckf_build_trailer(out + total - WIRE_CKF_TRAILER, out, &h);
+	return total;
+}
+
+/* Parse a whole in-memory file as the server does: prefix, header,
+ * trailer, section checksums, state. */
+static int check_ckf(const uint8_t *f, size_t len)
+{
+	struct wire_ckf_header h;
+	struct wire_ckf_state st;
+	uint32_t hs;
+	uint64_t fs;
+	int rc = wire_ckf_prefix(f, len, &hs, &fs);
+
+	if (rc)
+		return rc;
+	if (hs > len)
+		return WIRE_ETRUNC;
+	rc = wire_ckf_parse_header(f, hs, len, &h);
+	if (rc)
+		return rc;
+	rc = wire_ckf_check_trailer(f + len - WIRE_CKF_TRAILER, WIRE_CKF_TRAILER, f, &h);
+	if (rc)
+		return rc;
+	for (int i = 0; i < h.nsections; i++)
+		if (XXH64(f + h.sect[i].offset, h.sect[i].length, 0) != h.sect[i].xxh64)
+			return WIRE_CKF_ESECTSUM;
+	{
+		const struct wire_ckf_section *s = wire_ckf_find(&h, WIRE_CKF_SERVER_STATE);
+
+		return wire_ckf_state_dec(f + s->offset, s->length, &st);
+	}
+}
+
+static uint8_t ckf[WIRE_CKF_HEADER_SIZE + 4096];
+
+Test(ckfile, round_trip)
+{
+	struct wire_ckf_header h;
+	struct wire_ckf_state st;
+	struct wire_ckf_file f;
+	const struct wire_ckf_section *s;
+	size_t n = make_ckf(ckf, sizeof(ckf), sample_image, sizeof(sample_image));
+
+	cr_assert_eq(check_ckf(ckf, n), 0);
+	cr_assert_eq(memcmp(ckf, wire_ckf_magic, 8), 0);
+	cr_assert_eq(wire_ckf_parse_header(ckf, WIRE_CKF_HEADER_SIZE, n, &h), 0);
+	assert_str(h.job, "job-1");
+	assert_str(h.client_arch, "x86_64");
+	assert_str(h.server_arch, "s390x");
+	cr_assert_eq(h.gen, 3);
+	cr_assert_eq(h.created_nsec, 9);
+	cr_assert_eq(h.server_byte_order, WIRE_BO_BIG);
+	s = wire_ckf_find(&h, WIRE_CKF_CLIENT_IMAGE);
+	cr_assert_not_null(s);
+	cr_assert_eq(s->length, sizeof(sample_image));
+	cr_assert(memcmp(ckf + s->offset, sample_image, sizeof(sample_image)) == 0);
+	s = wire_ckf_find(&h, WIRE_CKF_SERVER_STATE);
+	cr_assert_eq(wire_ckf_state_dec(ckf + s->offset, s->length, &st), 0);
+	cr_assert_eq(st.epoch, 3);
+	cr_assert_eq(st.prev_gen, 2);
+	cr_assert_eq(st.count, 1);
+	cr_assert_eq(wire_ckf_state_next(&st, &f), 1);
+	assert_str(f.path, "dir/out.txt");
+	cr_assert_eq(f.size, 12345);
+	cr_assert_eq(f.mode, 0100644);
+	cr_assert_eq(f.mtime_nsec, 5);
+	cr_assert_eq(wire_ckf_state_next(&st, &f), 0);
+}
+
+Test(ckfile, every_flipped_byte_is_caught)
+{
+	size_t n = make_ckf(ckf, sizeof(ckf), sample_image, sizeof(sample_image));
+
+	/* every byte of the file: the header region (fields, padding, checksum),
+	 * the sections and the trailer */
+	for (size_t i = 0; i < n; i++) {
+		int rc;
+
+		ckf[i] ^= 0x20;
+		rc = check_ckf(ckf, n);
+		cr_assert_lt(rc, 0, "byte %zu flipped: accepted", i);
+		ckf[i] ^= 0x20;
+	}
+	cr_assert_eq(check_ckf(ckf, n), 0);
+}
+
+Test(ckfile, truncated_at_every_length)
+{
+	size_t n = make_ckf(ckf, sizeof(ckf), sample_image, sizeof(sample_image));
+
+	for (size_t l = 0; l < n; l++) {
+		uint8_t *c = exact_copy(ckf, l);
+		int rc = check_ckf(c, l);
+
+		cr_assert_lt(rc, 0, "truncated to %zu of %zu: accepted", l, n);
+		free(c);
+	}
+}
+
+Test(ckfile, clear_errors)
+{
+	struct wire_ckf_header h;
+	size_t n = make_ckf(ckf, sizeof(ckf), sample_image, sizeof(sample_image));
+	uint32_t hs;
+	uint64_t fs;
+
+	cr_assert_eq(wire_ckf_parse_header(ckf, WIRE_CKF_HEADER_SIZE, n - 1, &h), WIRE_CKF_ESIZE);
+	ckf[0] = 'X';
+	cr_assert_eq(wire_ckf_prefix(ckf, n, &hs, &fs), WIRE_CKF_EMAGIC);
+	ckf[0] = 0x89;
+	ckf[9] = 2; /* version 2 */
+	cr_assert_eq(wire_ckf_prefix(ckf, n, &hs, &fs), WIRE_CKF_EVERSION);
+	ckf[9] = 1;
+	ckf[100] ^= 1;
+	cr_assert_eq(wire_ckf_parse_header(ckf, WIRE_CKF_HEADER_SIZE, n, &h), WIRE_CKF_EHEADER);
+	ckf[100] ^= 1;
+	ckf[WIRE_CKF_HEADER_SIZE] ^= 1;
+	cr_assert_eq(check_ckf(ckf, n), WIRE_CKF_ESECTSUM);
+	ckf[WIRE_CKF_HEADER_SIZE] ^= 1;
+	ckf[n - 1] ^= 1;
+	cr_assert_eq(check_ckf(ckf, n), WIRE_CKF_ETRAILER);
+	ckf[n - 1] ^= 1;
+	cr_assert_eq(check_ckf(ckf, n), 0);
+	for (int c = WIRE_CKF_ESTATE; c <= WIRE_CKF_EMAGIC; c++)
+		cr_assert_str_neq(wire_ckf_strerror(c), "unknown wire error", "code %d", c);
+}
+
+Test(ckfile, builder_refuses_what_the_parser_refuses)
+{
+	struct wire_ckf_header h;
+
+	memset(&h, 0, sizeof(h));
+	h.header_size = WIRE_CKF_HEADER_SIZE;
+	h.file_size = WIRE_CKF_HEADER_SIZE + 100 + WIRE_CKF_TRAILER;
+	h.job = S("j");
+	h.gen = 1;
+	h.client_byte_order = h.server_byte_order = WIRE_BO_LITTLE;
+	h.nsections = 2;
+	h.sect[0] = (struct wire_ckf_section){ WIRE_CKF_CLIENT_IMAGE, 0, WIRE_CKF_HEADER_SIZE, 60, 0 };
+	h.sect[1] = (struct wire_ckf_section){ WIRE_CKF_SERVER_STATE, 0, WIRE_CKF_HEADER_SIZE + 60, 40, 0 };
+	cr_assert_eq(wire_ckf_build_header(ckf, sizeof(ckf), &h), (long)WIRE_CKF_HEADER_SIZE);
+	h.sect[1].offset -= 1; /* overlaps the image */
+	cr_assert_eq(wire_ckf_build_header(ckf, sizeof(ckf), &h), WIRE_CKF_ESECTION);
+	h.sect[1].offset += 2; /* runs into the trailer */
+	cr_assert_eq(wire_ckf_build_header(ckf, sizeof(ckf), &h), WIRE_CKF_ESECTION);
+	h.sect[1].offset -= 1;
+	h.sect[1].type = WIRE_CKF_CLIENT_IMAGE; /* two images, no state */
+	cr_assert_eq(wire_ckf_build_header(ckf, sizeof(ckf), &h), WIRE_CKF_ESECTION);
+	h.sect[1].type = WIRE_CKF_SERVER_STATE;
+	h.sect[0].offset = 10; /* inside the header */
+	cr_assert_eq(wire_ckf_build_header(ckf, sizeof(ckf), &h), WIRE_CKF_ESECTION);
+	h.sect[0].offset = WIRE_CKF_HEADER_SIZE;
+	h.job = S(".bad");
+	cr_assert_eq(wire_ckf_build_header(ckf, sizeof(ckf), &h), WIRE_CKF_EFIELD);
+	h.job = S("j");
+	h.header_size = 100; /* not a multiple of 8 */
+	cr_assert_eq(wire_ckf_build_header(ckf, sizeof(ckf), &h), WIRE_CKF_EFIELD);
+	h.header_size = WIRE_CKF_HEADER_SIZE;
+	cr_assert_eq(wire_ckf_build_header(ckf, 100, &h), WIRE_ENOSPC);
+}
+
+Test(ckfile, state_entries_are_checked)
+{
+	struct wire_ckf_state_builder b;
+	struct wire_ckf_state st;
+	struct wire_ckf_file f = { WIRE_CKF_FILE_OPEN, { "../etc", 6 }, 1, 0100644, 1, 0, 0, 0, 0, 0 };
+	uint8_t buf[256];
+	long n;
+
+	wire_ckf_state_begin(&b, buf, sizeof(buf), 1, 0);
+	cr_assert_eq(wire_ckf_state_add(&b, &f), WIRE_EINVAL, "a path with ..");
+	f.path = S("ok");
+	f.flags = 0x80;
+	cr_assert_eq(wire_ckf_state_add(&b, &f), WIRE_EINVAL, "unknown flag");
+	f.flags = 0;
+	f.mtime_nsec = 1000000000;
+	cr_assert_eq(wire_ckf_state_add(&b, &f), WIRE_EINVAL);
+	f.mtime_nsec = 0;
+	cr_assert_eq(wire_ckf_state_add(&b, &f), 0);
+	n = wire_ckf_state_end(&b);
+	cr_assert_eq(wire_ckf_state_dec(buf, (size_t)n, &st), 0);
+	cr_assert_eq(wire_ckf_state_dec(buf, (size_t)n - 1, &st), WIRE_CKF_ESTATE);
+	buf[19] = 2; /* count 2, one entry */
+	cr_assert_eq(wire_ckf_state_dec(buf, (size_t)n, &st), WIRE_CKF_ESTATE);
+	/* a builder out of room writes nothing */
+	wire_ckf_state_begin(&b, buf, 24, 1, 0);
+	cr_assert_eq(wire_ckf_state_add(&b, &f), WIRE_ENOSPC);
+	cr_assert_eq(wire_ckf_state_end(&b), 20);
 }
