@@ -60,8 +60,7 @@ bool shim_is_shim_fd(int fd)
 	return shim_is_cursor_fd(fd);
 }
 
-/* A high fd number for our sockets, out of the program's way. */
-static int high_fd_floor(void)
+int shim_high_fd_floor(int below)
 {
 	struct rlimit rl;
 	long lim = 1024;
@@ -70,7 +69,7 @@ static int high_fd_floor(void)
 		lim = (long)rl.rlim_cur;
 	if (lim > 1024)
 		lim = 1024;
-	return lim > 96 ? (int)lim - 64 : (int)lim / 2;
+	return lim > below + 32 ? (int)lim - below : (int)lim / 2;
 }
 
 static void drop(struct shim_conn *c)
@@ -343,7 +342,7 @@ int shim_conn_ready(struct shim_conn *c)
 		errno = c->broken ? EIO : ENOTCONN;
 		return -1;
 	}
-	hi = real_fcntl(fd, F_DUPFD_CLOEXEC, high_fd_floor());
+	hi = real_fcntl(fd, F_DUPFD_CLOEXEC, shim_high_fd_floor(64));
 	if (hi >= 0) {
 		real_close(fd);
 		fd = hi;
@@ -401,6 +400,28 @@ static int read_reply_hdr(struct shim_conn *c, uint64_t id, uint16_t type, struc
 	}
 	if (h->length - WIRE_HDR_SIZE > c->bufcap)
 		return transport_fail(c, "reading a reply", EMSGSIZE);
+	return 0;
+}
+
+/* The body (body bytes) of a data reply: u32 length, then the data,
+ * received straight into dst (at most cap bytes); its length in *got. */
+static int recv_data(struct shim_conn *c, size_t body, void *dst, size_t cap, uint32_t *got)
+{
+	uint8_t lb[4];
+	uint32_t n;
+
+	if (body < 4 || recv_all(c, lb, 4) < 0)
+		return transport_fail(c, "reading data", body < 4 ? EPROTO : errno);
+	n = (uint32_t)lb[0] << 24 | (uint32_t)lb[1] << 16 | (uint32_t)lb[2] << 8 | lb[3];
+	if (n != body - 4 || n > cap) {
+		shim_log("server %s sent %u bytes where %zu were asked", c->addr, n, cap);
+		drop(c);
+		c->broken = true;
+		return errno = EIO, -1;
+	}
+	if (recv_all(c, dst, n) < 0)
+		return transport_fail(c, "reading data", errno);
+	*got = n;
 	return 0;
 }
 
@@ -539,7 +560,6 @@ ssize_t shim_take_prefetch(struct shim_conn *c, struct shim_ofd *ofd, off_t off,
 	struct shim_inflight *in;
 	struct wire_hdr h;
 	size_t body;
-	uint8_t lb[4];
 	uint32_t got;
 
 	while (c->nin && c->inflight[c->head].type != WIRE_PREAD)
@@ -563,17 +583,8 @@ ssize_t shim_take_prefetch(struct shim_conn *c, struct shim_ofd *ofd, off_t off,
 		pop(c);
 		return error_reply(c, body, WIRE_PREAD);
 	}
-	if (body < 4 || recv_all(c, lb, 4) < 0)
-		return transport_fail(c, "reading data", body < 4 ? EPROTO : errno);
-	got = (uint32_t)lb[0] << 24 | (uint32_t)lb[1] << 16 | (uint32_t)lb[2] << 8 | lb[3];
-	if (got != body - 4 || got > n) {
-		shim_log("server %s sent %u bytes where %u were asked", c->addr, got, n);
-		drop(c);
-		c->broken = true;
-		return errno = EIO, -1;
-	}
-	if (recv_all(c, dst, got) < 0)
-		return transport_fail(c, "reading data", errno);
+	if (recv_data(c, body, dst, n, &got) < 0)
+		return -1;
 	pop(c);
 	return (ssize_t)got;
 }
@@ -615,20 +626,10 @@ int shim_rpc(struct shim_conn *c, void *req, size_t reqlen, const void *extra, s
 		return -1;
 	body = h.length - WIRE_HDR_SIZE;
 	if (dst && !(h.flags & WIRE_F_ERROR)) {
-		uint8_t lb[4];
 		uint32_t n;
 
-		if (body < 4 || recv_all(c, lb, 4) < 0)
-			return transport_fail(c, "reading data", body < 4 ? EPROTO : errno);
-		n = (uint32_t)lb[0] << 24 | (uint32_t)lb[1] << 16 | (uint32_t)lb[2] << 8 | lb[3];
-		if (n != body - 4 || n > dstcap) {
-			shim_log("server %s sent %u bytes where %zu were asked", c->addr, n, dstcap);
-			drop(c);
-			c->broken = true;
-			return errno = EIO, -1;
-		}
-		if (recv_all(c, dst, n) < 0)
-			return transport_fail(c, "reading data", errno);
+		if (recv_data(c, body, dst, dstcap, &n) < 0)
+			return -1;
 		*replen = n;
 		return 0;
 	}

@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "shim.h"
@@ -33,18 +32,6 @@ bool shim_is_cursor_fd(int fd)
 	return false;
 }
 
-static int cursor_floor(void)
-{
-	struct rlimit rl;
-	long lim = 1024;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
-		lim = (long)rl.rlim_cur;
-	if (lim > 1024)
-		lim = 1024;
-	return lim > 200 ? (int)lim - 160 : (int)lim / 2;
-}
-
 static int share_one(struct shim_ofd *o)
 {
 	int fd, hi;
@@ -55,7 +42,7 @@ static int share_one(struct shim_ofd *o)
 	fd = memfd_create("ckpt-cursor", MFD_CLOEXEC);
 	if (fd < 0)
 		return -1;
-	hi = real_fcntl(fd, F_DUPFD_CLOEXEC, cursor_floor());
+	hi = real_fcntl(fd, F_DUPFD_CLOEXEC, shim_high_fd_floor(160));
 	if (hi >= 0) {
 		real_close(fd);
 		fd = hi;

@@ -17,7 +17,11 @@
 char *shim_cwd_remote;
 char *shim_cwd_local;
 
-int shim_normalize(const char *abs, char *out, size_t cap)
+/* Walk the absolute path abs component by component, applying "." and ".."
+ * as text, building the normalized path in out (cap bytes). If stop is given
+ * it is asked after each component is appended and ends the walk early by
+ * returning true. Returns 1 if stopped, 0 at the end, -1 ENAMETOOLONG. */
+static int walk(const char *abs, char *out, size_t cap, bool (*stop)(const char *cur))
 {
 	size_t n = 0;
 	const char *p = abs;
@@ -25,6 +29,7 @@ int shim_normalize(const char *abs, char *out, size_t cap)
 	if (cap < 2)
 		goto toolong;
 	out[n++] = '/';
+	out[n] = 0;
 	while (*p) {
 		const char *s;
 		size_t len;
@@ -44,6 +49,7 @@ int shim_normalize(const char *abs, char *out, size_t cap)
 				n--;
 			if (n > 1)
 				n--; /* the slash before the dropped component */
+			out[n] = 0;
 			continue;
 		}
 		if (n > 1) {
@@ -55,12 +61,19 @@ int shim_normalize(const char *abs, char *out, size_t cap)
 			goto toolong;
 		memcpy(out + n, s, len);
 		n += len;
+		out[n] = 0;
+		if (stop && stop(out))
+			return 1;
 	}
-	out[n] = 0;
 	return 0;
 toolong:
 	errno = ENAMETOOLONG;
 	return -1;
+}
+
+int shim_normalize(const char *abs, char *out, size_t cap)
+{
+	return walk(abs, out, cap, NULL) < 0 ? -1 : 0;
 }
 
 struct shim_mount *shim_match(const char *norm, const char **rel)
@@ -167,47 +180,18 @@ static bool mount_below(const char *dir)
 	return false;
 }
 
+static bool at_mount(const char *cur)
+{
+	return shim_match(cur, NULL) != NULL;
+}
+
 /* True if the absolute path, walked lexically component by component,
  * stands at or inside a mount point at some step. */
 static bool through_mount(const char *abs)
 {
 	char cur[2 * PATH_MAX + 2];
-	size_t n = 0;
-	const char *p = abs;
 
-	cur[0] = 0;
-	while (*p) {
-		const char *s;
-		size_t len;
-
-		while (*p == '/')
-			p++;
-		if (!*p)
-			break;
-		s = p;
-		while (*p && *p != '/')
-			p++;
-		len = (size_t)(p - s);
-		if (len == 1 && s[0] == '.')
-			continue;
-		if (len == 2 && s[0] == '.' && s[1] == '.') {
-			while (n > 0 && cur[n - 1] != '/')
-				n--;
-			if (n > 0)
-				n--;
-			cur[n] = 0;
-			continue;
-		}
-		if (n + 1 + len + 1 > sizeof(cur))
-			return false;
-		cur[n++] = '/';
-		memcpy(cur + n, s, len);
-		n += len;
-		cur[n] = 0;
-		if (shim_match(cur, NULL))
-			return true;
-	}
-	return false;
+	return walk(abs, cur, sizeof(cur), at_mount) == 1;
 }
 
 /* A local result: 0 if the caller may pass its path to the kernel as it is,

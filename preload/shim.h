@@ -147,6 +147,9 @@ int shim_conn_ready(struct shim_conn *c);
 /* Called in a forked child: forget the parent's sockets. */
 void shim_conn_after_fork(void);
 bool shim_is_shim_fd(int fd);
+/* A floor for the shim's own fds, `below` under the fd limit (capped at
+ * 1024), out of the program's way. */
+int shim_high_fd_floor(int below);
 
 /* One request/reply exchange. req/reqlen is a complete frame (its id is
  * patched in); extra/extralen are bytes sent right after it (PWRITE data).

@@ -403,14 +403,8 @@ static int fcntl_remote(int fd, int cmd, void *arg)
 	return rc;
 }
 
-SHIM_EXPORT int fcntl(int fd, int cmd, ...)
+static int fcntl_common(int fd, int cmd, void *arg, int (*local)(int, int, ...))
 {
-	va_list ap;
-	void *arg;
-
-	va_start(ap, cmd);
-	arg = va_arg(ap, void *);
-	va_end(ap);
 	INIT();
 	if (shim_nmounts && shim_fd_is_remote(fd)) {
 		int rc = fcntl_remote(fd, cmd, arg);
@@ -421,7 +415,19 @@ SHIM_EXPORT int fcntl(int fd, int cmd, ...)
 	}
 	if (shim_nmounts && shim_is_shim_fd(fd) && cmd != F_GETFD && cmd != F_GETFL)
 		return errno = EBADF, -1;
-	return real_fcntl(fd, cmd, arg);
+	return local(fd, cmd, arg);
+}
+
+SHIM_EXPORT int fcntl(int fd, int cmd, ...)
+{
+	va_list ap;
+	void *arg;
+
+	va_start(ap, cmd);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	INIT();
+	return fcntl_common(fd, cmd, arg, real_fcntl);
 }
 
 SHIM_EXPORT int fcntl64(int fd, int cmd, ...)
@@ -433,9 +439,7 @@ SHIM_EXPORT int fcntl64(int fd, int cmd, ...)
 	arg = va_arg(ap, void *);
 	va_end(ap);
 	INIT();
-	if (shim_nmounts && shim_fd_is_remote(fd))
-		return fcntl_remote(fd, cmd, arg);
-	return real_fcntl64 ? real_fcntl64(fd, cmd, arg) : real_fcntl(fd, cmd, arg);
+	return fcntl_common(fd, cmd, arg, real_fcntl64 ? real_fcntl64 : real_fcntl);
 }
 
 SHIM_EXPORT int ioctl(int fd, unsigned long req, ...)
