@@ -205,6 +205,8 @@ static int wait_ready(struct shim_conn *c, short events)
 
 static int send_all(struct shim_conn *c, struct iovec *iov, int n)
 {
+	int saved = errno; /* EAGAIN on the way is no news to the caller */
+
 	while (n > 0) {
 		struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
 		ssize_t k = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -226,12 +228,14 @@ static int send_all(struct shim_conn *c, struct iovec *iov, int n)
 			iov->iov_len -= (size_t)k;
 		}
 	}
+	errno = saved;
 	return 0;
 }
 
 static int recv_all(struct shim_conn *c, void *buf, size_t len)
 {
 	uint8_t *p = buf;
+	int saved = errno;
 
 	while (len) {
 		ssize_t k = recv(c->fd, p, len, MSG_DONTWAIT);
@@ -250,6 +254,7 @@ static int recv_all(struct shim_conn *c, void *buf, size_t len)
 		p += k;
 		len -= (size_t)k;
 	}
+	errno = saved;
 	return 0;
 }
 

@@ -142,22 +142,23 @@ static int fetch_batch(struct shim_dir *d)
 	return 0;
 }
 
+/* Like glibc's, it leaves errno alone unless it fails. */
 static struct dirent64 *read_remote(struct shim_dir *d)
 {
 	struct rent *x;
 	size_t nl;
+	int err = errno;
 
 	shim_lock();
 	if (d->i == d->n) {
-		int err = errno;
-
 		if (d->eof || fetch_batch(d) < 0 || d->n == 0) {
 			if (d->eof || d->n == 0)
-				errno = err; /* end of stream leaves errno alone */
+				errno = err; /* end of stream */
 			shim_unlock();
 			return NULL;
 		}
 	}
+	errno = err;
 	x = &d->ents[d->i++];
 	d->pos = x->next;
 	nl = strlen(x->name);

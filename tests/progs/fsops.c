@@ -80,9 +80,12 @@ static void list_dir(const char *what, const char *path)
 		show(what, -1);
 		return;
 	}
+	errno = 0; /* once: readdir leaves errno alone unless it fails */
 	while ((e = readdir(d)) && n < 256)
 		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
 			names[n++] = strdup(e->d_name);
+	if (errno)
+		printf("%-28s errno %s after the readdir loop\n", what, strerrorname_np(errno));
 	closedir(d);
 	qsort(names, (size_t)n, sizeof(*names), cmp_str);
 	printf("%-28s", what);
