@@ -579,13 +579,23 @@ ssize_t shim_ofd_pread(struct shim_ofd *o, void *buf, size_t n, off_t off)
 		if (o->ra_window < want)
 			o->ra_window = want;
 		o->rlen = 0;
-		k = fetch(o, o->rbuf, o->ra_window, at);
-		if (k < 0)
-			return done ? (ssize_t)done : -1;
-		o->roff = at;
-		o->rlen = (size_t)k;
-		if (k == 0)
-			break;
+		{
+			size_t ask = fetch_size(o, o->ra_window);
+
+			k = o->conn->nin ? shim_take_prefetch(o->conn, o, at, (uint32_t)ask, o->rbuf) : -2;
+			if (k == -2)
+				k = fetch(o, o->rbuf, ask, at);
+			if (k < 0)
+				return done ? (ssize_t)done : -1;
+			o->roff = at;
+			o->rlen = (size_t)k;
+			if (k == 0)
+				break;
+			/* A full-size window read sequentially: ask for the next
+			 * one while the program consumes this one. */
+			if ((size_t)k == ask && ask == fetch_size(o, shim_rbuf_size))
+				shim_prefetch(o->conn, o, at + k, (uint32_t)ask);
+		}
 	}
 	return (ssize_t)done;
 }
