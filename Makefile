@@ -64,7 +64,7 @@ PROG_BINS := $(PROG_SRC:tests/progs/%.c=$(BUILD)/progs/%)
 BENCH_BINS := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: all deps install check check-unit check-e2e demo bench clean
-all: $(BIN)/ckpt-server $(SHIM_SO) $(LIB)/libckptshim.so $(SCRIPTS:%=$(BIN)/%)
+all: $(BIN)/ckpt-server $(SHIM_SO) $(LIB)/libckptshim.so $(SCRIPTS:%=$(BIN)/%) $(BIN)/ckpt-restore
 
 deps:
 	@scripts/install-deps --if-missing
@@ -90,10 +90,26 @@ $(BUILD)/libckptshim.map: preload/real.def preload/gen-map.sh
 $(SHIM_SO): $(SHIM_OBJ) $(BUILD)/libckptshim.map
 	@mkdir -p $(@D)
 	$(CC) -shared -Wl,-soname,libckptshim.so.1 -Wl,--version-script=$(BUILD)/libckptshim.map \
-		-Wl,-z,now -Wl,-z,relro $(SHIM_SAN) -o $@ $(SHIM_OBJ) $(LDFLAGS) $(XXH_LIBS) -ldl -lpthread
+		-Wl,-z,now -Wl,-z,relro $(SHIM_SAN) -o $@ $(SHIM_OBJ) $(LDFLAGS) $(XXH_LIBS) $(LZ4_LIBS) -ldl -lpthread
 
 $(LIB)/libckptshim.so: $(SHIM_SO)
 	ln -sf libckptshim.so.1 $@
+
+# The restore loader: a static position-independent binary with no C library
+# (it moves itself into the image's restore hole and unmaps the rest), linked
+# with the static liblz4 for the decompressor.
+RESTORE_SRC := $(wildcard preload/restore/*.c)
+RESTORE_OBJ := $(RESTORE_SRC:%.c=$(BUILD)/restore/%.o) $(BUILD)/restore/wire/wire.o
+LZ4_STATIC = $(shell $(PKG_CONFIG) --variable=libdir liblz4 2>/dev/null || echo /usr/lib)/liblz4.a
+CFLAGS_RESTORE = -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -MMD -MP -Iwire -Ipreload -fPIE \
+	-fno-stack-protector -fno-tree-loop-distribute-patterns -fvisibility=hidden $(CFLAGS)
+$(BUILD)/restore/%.o: %.c | deps
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_RESTORE) -c -o $@ $<
+
+$(BIN)/ckpt-restore: $(RESTORE_OBJ)
+	@mkdir -p $(@D)
+	$(CC) -static-pie -nostdlib -nostartfiles -Wl,-z,noexecstack -o $@ $(RESTORE_OBJ) $(LZ4_STATIC) -lgcc
 
 $(BIN)/%: scripts/%
 	@mkdir -p $(@D)
@@ -131,7 +147,7 @@ bench: all $(BENCH_BINS)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib
-	install -m 755 $(BIN)/ckpt-server $(DESTDIR)$(PREFIX)/bin/
+	install -m 755 $(BIN)/ckpt-server $(BIN)/ckpt-restore $(DESTDIR)$(PREFIX)/bin/
 	install -m 755 $(SCRIPTS:%=$(BIN)/%) $(DESTDIR)$(PREFIX)/bin/
 	install -m 755 $(SHIM_SO) $(DESTDIR)$(PREFIX)/lib/
 	ln -sf libckptshim.so.1 $(DESTDIR)$(PREFIX)/lib/libckptshim.so

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "shim.h"
+#include "ckpt.h"
 
 #define LOG_PREFIX "ckptshim: "
 
@@ -33,15 +34,21 @@ int shim_ready;
 SHIM_EXPORT const char ckpt_shim_version[] = CKPT_VERSION;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+__thread int shim_busy;
 
+/* The depth goes up before the mutex is taken and down after it is released,
+ * so a checkpoint handler that sees 0 knows the lock is free. */
 void shim_lock(void)
 {
+	shim_busy++;
 	pthread_mutex_lock(&lock);
 }
 
 void shim_unlock(void)
 {
 	pthread_mutex_unlock(&lock);
+	if (--shim_busy == 0 && __builtin_expect(ckpt_pending, 0))
+		ckpt_run_pending();
 }
 
 static void vlog(const char *fmt, va_list ap)
@@ -181,6 +188,7 @@ static void atfork_parent(void)
 
 static void atfork_child(void)
 {
+	ckpt_pending = 0; /* a checkpoint asked of the parent is the parent's */
 	if (!shim_nmounts)
 		return;
 	shim_conn_after_fork();
@@ -237,8 +245,11 @@ void shim_init(void)
 	}
 	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 	atexit(at_exit_flush);
+	ckpt_state_init();
+	ckpt_init();
 	shim_ready = 1;
 	initializing = 0;
+	ckpt_run_pending();
 }
 
 __attribute__((constructor(101))) static void shim_ctor(void)

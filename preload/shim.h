@@ -12,11 +12,15 @@
 #define CKPT_SHIM_H
 
 #include <dirent.h>
+#include <poll.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
@@ -77,6 +81,8 @@ extern mode_t shim_umask;
 int shim_parse_mounts(const char *spec);
 
 /* ---- the lock ---------------------------------------------------------------- */
+/* The lock also counts this thread's depth in the shim (shim_busy, ckpt.h): a
+ * checkpoint signal landing inside waits until shim_unlock leaves. */
 void shim_lock(void);
 void shim_unlock(void);
 extern int shim_ready; /* constructor finished */

@@ -1,0 +1,1207 @@
+/* loader.c - ckpt-restore: rebuilds a checkpointed process from its image and jumps back into it.
+ *
+ *   ckpt-restore [--no-verify] [--debug] [--no-mm] IMAGE   become the checkpointed program
+ *   ckpt-restore --info IMAGE                    describe the image
+ *   ckpt-restore --verify IMAGE                  check every checksum, restore nothing
+ *
+ * A static binary with no C library (rt.c), position independent, so it can
+ * move itself. The sequence (DESIGN.md section 7):
+ *  1. Wherever the kernel loaded it: apply its own relocations, read the
+ *     image's metadata, map the image's restore hole (which no region of the
+ *     program can occupy: the shim reserved it at launch), copy itself
+ *     there, relocate the copy, and continue in it on a stack in the hole.
+ *  2. In the hole: check everything that can be checked while refusing is
+ *     still harmless (architecture, page size, vDSO layout and contents,
+ *     mapped files unchanged, the whole image's XXH64). Exit 1 if refused.
+ *  3. Point of no return: unmap everything but the hole and the kernel's
+ *     special mappings, move [vvar]/[vvar_vclock]/[vdso] to where the image
+ *     had them (same relative layout), map every region with
+ *     MAP_FIXED_NOREPLACE (writable first), fill it from the LZ4 frames,
+ *     give it its protection, restore the mm fields (brk, arguments, auxv)
+ *     with PR_SET_MM_MAP where permitted, set the FS base, and jump into the
+ *     checkpoint handler's saved context. A failure from here on exits 70.
+ * The image file must be seekable. Format: preload/IMAGE.md.
+ */
+#include <asm/prctl.h>
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/prctl.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#define LZ4F_STATIC_LINKING_ONLY
+#include <lz4frame.h>
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include "rt.h"
+#include "../img.h"
+#include "wire.h"
+
+#define ME "ckpt-restore"
+#define EXIT_REFUSED 1
+#define EXIT_USAGE 2
+#define EXIT_LOST 70 /* failed after the point of no return */
+#define META_BUF (16u << 20)
+#define PAGE_BUF (5u << 20)
+#define ARENA_SIZE (16u << 20)
+#define VERIFY_BUF (4u << 20)
+#define STACK_TOP_GAP 64u
+#define TEMP_AREA (2u << 20) /* below the stack: where the vDSO waits while moving */
+#define STACK_SIZE (1u << 20)
+
+/* ---- state ---------------------------------------------------------------------------------- */
+
+extern const Elf64_Ehdr __ehdr_start __attribute__((visibility("hidden")));
+extern Elf64_Dyn _DYNAMIC[] __attribute__((visibility("hidden")));
+
+/* The thread block %fs points at: liblz4 reads its stack canary at 0x28. */
+static struct {
+	uint64_t self;
+	uint64_t pad[4];
+	uint64_t canary;
+	uint64_t more[10];
+} tcb __attribute__((aligned(64)));
+
+static struct {
+	char path[4096];
+	int fd;
+	bool no_verify, debug, no_mm;
+	long page_size;
+} opt;
+
+struct special {
+	struct wire_str name;
+	uint64_t start, end, xxh64;
+};
+struct reg {
+	uint64_t start, end, pgoff, dev, ino, fsize;
+	int64_t fmtime;
+	struct wire_str path;
+	uint8_t prot, kind, flags;
+	uint64_t saved; /* pages, counted by --info */
+};
+struct section {
+	uint32_t tag;
+	const uint8_t *p;
+	uint64_t len;
+};
+
+static struct {
+	uint64_t file_size, len, xxh64;
+	uint64_t pages_off; /* first PAGES or END section */
+	struct section sec[64];
+	unsigned nsec;
+	/* INFO */
+	struct wire_str arch, release, kversion, libc, shim, host, exe, job;
+	uint32_t page_size, pid, tid, sig;
+	int64_t time_ns;
+	/* CPU */
+	uint64_t ctx[IMG_X86_64_CTX_REGS], fs, gs, gregs[32];
+	uint32_t ngregs;
+	/* TASK */
+	int32_t tid_offset;
+	uint64_t tid_address, robust_head, robust_len, rseq_area;
+	uint32_t rseq_len, rseq_sig, umask;
+	uint64_t mm[11];
+	struct wire_blob auxv;
+	struct wire_str cwd, comm;
+	/* MEMMAP */
+	uint64_t hole, hole_len;
+	struct special special[IMG_MAX_SPECIAL];
+	uint32_t nspecial, nregs;
+} im;
+
+static struct reg regs[IMG_MAX_REGIONS];
+static uint8_t metabuf[META_BUF];
+static uint8_t pagebuf[PAGE_BUF] __attribute__((aligned(4096)));
+static uint8_t arena_mem[ARENA_SIZE] __attribute__((aligned(4096)));
+static char mapsbuf[1 << 16];
+static __u64 auxv_copy[IMG_MAX_AUXV / 8];
+
+/* ---- errors --------------------------------------------------------------------------------- */
+
+static bool past_return; /* the original process is gone */
+
+static _Noreturn void die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static _Noreturn void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	rt_printf(2, "%s: %s", ME, past_return ? "restore failed after the point of no return: " : "");
+	va_start(ap, fmt);
+	rt_vprintf(2, fmt, ap);
+	va_end(ap);
+	rt_printf(2, "\n");
+	rt_exit(past_return ? EXIT_LOST : EXIT_REFUSED);
+}
+
+static _Noreturn void corrupt(const char *what)
+{
+	die("%s: the image is corrupt or truncated (%s)", opt.path, what);
+}
+
+/* A wire string as a NUL-terminated path in buf. */
+static const char *cstr(struct wire_str s, char *buf, size_t cap)
+{
+	size_t n = s.len < cap - 1 ? s.len : cap - 1;
+
+	memcpy(buf, s.p, n);
+	buf[n] = 0;
+	return buf;
+}
+
+/* ---- self relocation -------------------------------------------------------------------- */
+
+/* Apply the R_X86_64_RELATIVE relocations of the image loaded at `from` to
+ * the copy at `to` (the same address the first time). Nothing here may use a
+ * relocated pointer. */
+static void relocate(uint64_t from, uint64_t to)
+{
+	uint64_t rela = 0, relasz = 0, relaent = sizeof(Elf64_Rela);
+
+	for (Elf64_Dyn *d = _DYNAMIC; d->d_tag != DT_NULL; d++) {
+		if (d->d_tag == DT_RELA)
+			rela = d->d_un.d_ptr;
+		else if (d->d_tag == DT_RELASZ)
+			relasz = d->d_un.d_val;
+		else if (d->d_tag == DT_RELAENT)
+			relaent = d->d_un.d_val;
+	}
+	for (uint64_t o = 0; rela && o + relaent <= relasz; o += relaent) {
+		const Elf64_Rela *r = (const Elf64_Rela *)(from + rela + o);
+
+		if (ELF64_R_TYPE(r->r_info) == R_X86_64_RELATIVE)
+			*(uint64_t *)(to + r->r_offset) = to + (uint64_t)r->r_addend;
+	}
+}
+
+static void set_tcb(void)
+{
+	tcb.self = (uint64_t)&tcb;
+	tcb.canary = 0x2f8c3d1a6b5e4970ull ^ (uint64_t)&tcb;
+	rs_arch_prctl(ARCH_SET_FS, (unsigned long)&tcb);
+}
+
+/* ---- reading the image --------------------------------------------------------------------- */
+
+static void read_at(void *buf, size_t n, uint64_t off)
+{
+	uint8_t *p = buf;
+
+	while (n) {
+		long k = rs_pread(opt.fd, p, n, (int64_t)off);
+
+		if (k == -EINTR)
+			continue;
+		if (k < 0)
+			die("cannot read %s: %s", opt.path, rt_strerror(k));
+		if (k == 0)
+			corrupt("it ends early");
+		p += k;
+		n -= (size_t)k;
+		off += (uint64_t)k;
+	}
+}
+
+static uint64_t be64(const uint8_t *p)
+{
+	struct wire_rd r;
+
+	wire_rd_init(&r, p, 8);
+	return wire_get_u64(&r);
+}
+
+/* Footer, header, and every section before the first PAGES into metabuf. */
+static void load_meta(void)
+{
+	struct stat st;
+	uint8_t b[IMG_FOOTER_SIZE];
+	uint64_t off = IMG_HEADER_SIZE, used = 0;
+	struct wire_rd r;
+	long rc = rs_call2(SYS_fstat, opt.fd, &st);
+
+	if (rc < 0)
+		die("cannot stat %s: %s", opt.path, rt_strerror(rc));
+	if (!S_ISREG(st.st_mode))
+		die("%s is not a regular file (the image must be seekable)", opt.path);
+	im.file_size = (uint64_t)st.st_size;
+	if (im.file_size < IMG_HEADER_SIZE + IMG_FOOTER_SIZE)
+		corrupt("too short");
+	read_at(b, IMG_HEADER_SIZE, 0);
+	if (memcmp(b, IMG_MAGIC, 8))
+		die("%s is not a checkpoint image (bad magic)", opt.path);
+	if (be64(b + 8) >> 32 != IMG_VERSION)
+		die("%s has image format %u; this ckpt-restore reads format %u", opt.path,
+		    (unsigned)(be64(b + 8) >> 32), IMG_VERSION);
+	read_at(b, IMG_FOOTER_SIZE, im.file_size - IMG_FOOTER_SIZE);
+	if (memcmp(b, IMG_END_MAGIC, 8))
+		corrupt("no end marker: the checkpoint did not finish");
+	im.len = be64(b + 8);
+	im.xxh64 = be64(b + 16);
+	if (im.len != im.file_size - IMG_FOOTER_SIZE)
+		corrupt("its length does not match its footer");
+	im.nsec = 0;
+	for (;;) {
+		uint32_t tag;
+		uint64_t len;
+
+		if (off + IMG_SECTION_HDR > im.len)
+			corrupt("no END section");
+		read_at(b, IMG_SECTION_HDR, off);
+		wire_rd_init(&r, b, IMG_SECTION_HDR);
+		tag = wire_get_u32(&r);
+		len = wire_get_u64(&r);
+		if (len > im.len - off - IMG_SECTION_HDR)
+			corrupt("a section runs past the end");
+		if (tag == IMG_PAGES || tag == IMG_END) {
+			im.pages_off = off;
+			break;
+		}
+		if (len > META_BUF - used || im.nsec == sizeof(im.sec) / sizeof(im.sec[0]))
+			die("%s: the metadata is larger than this loader can hold", opt.path);
+		read_at(metabuf + used, len, off + IMG_SECTION_HDR);
+		im.sec[im.nsec++] = (struct section){tag, metabuf + used, len};
+		used += len;
+		off += IMG_SECTION_HDR + len;
+	}
+}
+
+static const struct section *find_sec(uint32_t tag)
+{
+	for (unsigned i = 0; i < im.nsec; i++)
+		if (im.sec[i].tag == tag)
+			return &im.sec[i];
+	return NULL;
+}
+
+static void decode_meta(void)
+{
+	const struct section *s;
+	struct wire_rd r;
+
+	if (!(s = find_sec(IMG_INFO)))
+		corrupt("no INFO section");
+	wire_rd_init(&r, s->p, s->len);
+	im.arch = wire_get_str(&r, IMG_MAX_STR);
+	im.page_size = wire_get_u32(&r);
+	im.release = wire_get_str(&r, IMG_MAX_STR);
+	im.kversion = wire_get_str(&r, IMG_MAX_STR);
+	im.libc = wire_get_str(&r, IMG_MAX_STR);
+	im.shim = wire_get_str(&r, IMG_MAX_STR);
+	im.host = wire_get_str(&r, IMG_MAX_STR);
+	im.pid = wire_get_u32(&r);
+	im.tid = wire_get_u32(&r);
+	im.time_ns = wire_get_s64(&r);
+	im.exe = wire_get_str(&r, IMG_MAX_STR);
+	im.job = wire_get_str(&r, IMG_MAX_STR);
+	im.sig = wire_get_u32(&r);
+	if (r.err)
+		corrupt("INFO");
+
+	if (!(s = find_sec(IMG_CPU)))
+		corrupt("no CPU section");
+	wire_rd_init(&r, s->p, s->len);
+	if (wire_get_u32(&r) != IMG_X86_64_CTX_REGS)
+		corrupt("CPU register count");
+	for (int i = 0; i < IMG_X86_64_CTX_REGS; i++)
+		im.ctx[i] = wire_get_u64(&r);
+	im.fs = wire_get_u64(&r);
+	im.gs = wire_get_u64(&r);
+	im.ngregs = wire_get_u32(&r);
+	if (im.ngregs > 32)
+		corrupt("CPU");
+	for (uint32_t i = 0; i < im.ngregs; i++)
+		im.gregs[i] = wire_get_u64(&r);
+	if (r.err)
+		corrupt("CPU");
+
+	if (!(s = find_sec(IMG_TASK)))
+		corrupt("no TASK section");
+	wire_rd_init(&r, s->p, s->len);
+	im.tid_offset = (int32_t)wire_get_u32(&r);
+	im.tid_address = wire_get_u64(&r);
+	im.robust_head = wire_get_u64(&r);
+	im.robust_len = wire_get_u64(&r);
+	im.rseq_area = wire_get_u64(&r);
+	im.rseq_len = wire_get_u32(&r);
+	im.rseq_sig = wire_get_u32(&r);
+	for (int i = 0; i < 11; i++)
+		im.mm[i] = wire_get_u64(&r);
+	im.auxv = wire_get_blob(&r, IMG_MAX_AUXV);
+	im.umask = wire_get_u32(&r);
+	im.cwd = wire_get_str(&r, IMG_MAX_STR);
+	im.comm = wire_get_str(&r, IMG_MAX_STR);
+	if (r.err)
+		corrupt("TASK");
+
+	if (!(s = find_sec(IMG_MEMMAP)))
+		corrupt("no MEMMAP section");
+	wire_rd_init(&r, s->p, s->len);
+	im.hole = wire_get_u64(&r);
+	im.hole_len = wire_get_u64(&r);
+	im.nspecial = wire_get_u32(&r);
+	if (im.nspecial > IMG_MAX_SPECIAL)
+		corrupt("too many special mappings");
+	for (uint32_t i = 0; i < im.nspecial; i++) {
+		im.special[i].name = wire_get_str(&r, 32);
+		im.special[i].start = wire_get_u64(&r);
+		im.special[i].end = wire_get_u64(&r);
+		im.special[i].xxh64 = wire_get_u64(&r);
+	}
+	im.nregs = wire_get_u32(&r);
+	if (im.nregs > IMG_MAX_REGIONS)
+		corrupt("too many regions");
+	for (uint32_t i = 0; i < im.nregs && !r.err; i++) {
+		struct reg *g = &regs[i];
+
+		g->start = wire_get_u64(&r);
+		g->end = wire_get_u64(&r);
+		g->prot = wire_get_u8(&r);
+		g->kind = wire_get_u8(&r);
+		g->flags = wire_get_u8(&r);
+		g->pgoff = wire_get_u64(&r);
+		g->dev = wire_get_u64(&r);
+		g->ino = wire_get_u64(&r);
+		g->fsize = wire_get_u64(&r);
+		g->fmtime = wire_get_s64(&r);
+		g->path = wire_get_str(&r, IMG_MAX_STR);
+		g->saved = 0;
+	}
+	if (r.err)
+		corrupt("MEMMAP");
+}
+
+/* Regions ordered, page-aligned, below the top of user space, outside the hole. */
+static void check_regions(void)
+{
+	uint64_t ps = (uint64_t)opt.page_size, prev = 0;
+
+	if (im.hole_len != IMG_HOLE_SIZE || (im.hole & (ps - 1)))
+		corrupt("hole");
+	for (uint32_t i = 0; i < im.nregs; i++) {
+		struct reg *g = &regs[i];
+
+		if (g->start >= g->end || (g->start | g->end) & (ps - 1) || g->start < prev ||
+		    g->end > 0x800000000000ull || (g->start < im.hole + im.hole_len && g->end > im.hole) ||
+		    g->kind < IMG_ANON_PRIVATE || g->kind > IMG_FILE_SHARED)
+			corrupt("region table");
+		prev = g->end;
+	}
+}
+
+/* ---- options and start --------------------------------------------------------------------- */
+
+static _Noreturn void usage(int code)
+{
+	rt_printf(code ? 2 : 1,
+		  "usage: " ME " [--no-verify] [--debug] [--no-mm] IMAGE   restore the checkpointed process\n"
+		  "       " ME " --info IMAGE                  describe the image\n"
+		  "       " ME " --verify IMAGE                check the image's checksums only\n"
+		  "Exit status: the restored program's own; 1 if the image cannot be restored here\n"
+		  "(nothing was changed); 2 for usage; 70 if the restore failed midway.\n");
+	rt_exit(code);
+}
+
+static void open_image(const char *path)
+{
+	long fd;
+	size_t n = strlen(path);
+
+	if (n >= sizeof(opt.path))
+		die("image path too long");
+	memcpy(opt.path, path, n + 1);
+	fd = rs_openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0)
+		die("cannot open %s: %s", path, rt_strerror(fd));
+	opt.fd = (int)fd;
+}
+
+static LZ4F_dctx *new_dctx(void)
+{
+	LZ4F_dctx *d;
+
+	rt_arena_init(arena_mem, sizeof(arena_mem));
+	d = LZ4F_createDecompressionContext_advanced(LZ4F_defaultCMem, LZ4F_VERSION);
+	if (!d)
+		die("cannot create the LZ4 context");
+	return d;
+}
+
+/* The image's XXH64 against its footer. */
+static void verify_xxh64(void)
+{
+	XXH64_state_t st;
+	uint64_t off = 0;
+
+	XXH64_reset(&st, 0);
+	while (off < im.len) {
+		size_t n = im.len - off < sizeof(pagebuf) ? (size_t)(im.len - off) : sizeof(pagebuf);
+
+		read_at(pagebuf, n, off);
+		XXH64_update(&st, pagebuf, n);
+		off += n;
+	}
+	if (XXH64_digest(&st) != im.xxh64)
+		corrupt("XXH64 checksum mismatch");
+}
+
+/* ---- PAGES sections ------------------------------------------------------------------------- */
+
+struct chunk {
+	uint32_t region, nruns;
+	const uint8_t *runs; /* nruns x (u64 first page, u32 count) */
+	const uint8_t *frame;
+	size_t frame_len;
+	uint64_t pages;
+};
+
+/* Parse the PAGES payload in pagebuf (len bytes) into c, checking the runs
+ * against the region. */
+static void parse_chunk(size_t len, struct chunk *c)
+{
+	struct wire_rd r;
+	uint64_t npages;
+
+	wire_rd_init(&r, pagebuf, len);
+	c->region = wire_get_u32(&r);
+	c->nruns = wire_get_u32(&r);
+	if (r.err || c->region >= im.nregs || !c->nruns || c->nruns > IMG_MAX_RUNS ||
+	    (uint64_t)c->nruns * 12 > len - 8)
+		corrupt("PAGES header");
+	npages = (regs[c->region].end - regs[c->region].start) / (uint64_t)opt.page_size;
+	c->runs = pagebuf + 8;
+	c->pages = 0;
+	for (uint32_t i = 0; i < c->nruns; i++) {
+		uint64_t first = wire_get_u64(&r);
+		uint32_t cnt = wire_get_u32(&r);
+
+		if (!cnt || first >= npages || cnt > npages - first)
+			corrupt("a page run outside its region");
+		c->pages += cnt;
+	}
+	if (c->pages > IMG_CHUNK_PAGES)
+		corrupt("PAGES too large");
+	c->frame = r.p;
+	c->frame_len = (size_t)(r.end - r.p);
+}
+
+/* Decompress c's frame into its runs (or, with scratch != NULL, all of it
+ * into scratch). */
+static void decompress_chunk(LZ4F_dctx *d, const struct chunk *c, uint8_t *scratch)
+{
+	const uint8_t *src = c->frame;
+	size_t rem = c->frame_len, ps = (size_t)opt.page_size, hint = 1;
+	struct wire_rd r;
+
+	wire_rd_init(&r, c->runs, (size_t)c->nruns * 12);
+	for (uint32_t i = 0; i < c->nruns; i++) {
+		uint64_t first = wire_get_u64(&r);
+		uint32_t cnt = wire_get_u32(&r);
+		uint8_t *dst = scratch ? scratch : (uint8_t *)(regs[c->region].start + first * ps);
+		size_t want = (size_t)cnt * ps;
+
+		if (scratch)
+			scratch += want;
+		while (want) {
+			size_t dsz = want, ssz = rem;
+
+			hint = LZ4F_decompress(d, dst, &dsz, src, &ssz, NULL);
+			if (LZ4F_isError(hint))
+				die("%s: region %u: LZ4: %s", opt.path, c->region, LZ4F_getErrorName(hint));
+			if (!dsz && !ssz)
+				corrupt("an LZ4 frame shorter than its pages");
+			dst += dsz;
+			want -= dsz;
+			src += ssz;
+			rem -= ssz;
+		}
+	}
+	while (hint) { /* the end mark and the content checksum */
+		size_t dsz = 0, ssz = rem;
+
+		hint = LZ4F_decompress(d, NULL, &dsz, src, &ssz, NULL);
+		if (LZ4F_isError(hint))
+			die("%s: region %u: LZ4: %s", opt.path, c->region, LZ4F_getErrorName(hint));
+		if (dsz)
+			corrupt("an LZ4 frame longer than its pages");
+		if (!ssz && hint)
+			corrupt("an LZ4 frame cut short");
+		src += ssz;
+		rem -= ssz;
+	}
+	if (rem)
+		corrupt("bytes after an LZ4 frame");
+}
+
+/* Walk the PAGES sections: fn(chunk) for each. Reads whole payloads unless
+ * headers_only (then only the runs are valid). */
+static void walk_pages(bool headers_only, void (*fn)(struct chunk *c, void *arg), void *arg)
+{
+	uint64_t off = im.pages_off;
+	uint8_t b[IMG_SECTION_HDR];
+	struct wire_rd r;
+
+	for (;;) {
+		uint32_t tag;
+		uint64_t len;
+		struct chunk c;
+
+		if (off + IMG_SECTION_HDR > im.len)
+			corrupt("no END section");
+		read_at(b, IMG_SECTION_HDR, off);
+		wire_rd_init(&r, b, IMG_SECTION_HDR);
+		tag = wire_get_u32(&r);
+		len = wire_get_u64(&r);
+		if (len > im.len - off - IMG_SECTION_HDR)
+			corrupt("a section runs past the end");
+		if (tag == IMG_END)
+			return;
+		if (tag == IMG_PAGES) {
+			size_t want = (size_t)len;
+
+			if (len > sizeof(pagebuf))
+				corrupt("a PAGES section larger than possible");
+			if (headers_only && want > 8 + 12 * IMG_MAX_RUNS)
+				want = 8 + 12 * IMG_MAX_RUNS;
+			read_at(pagebuf, want, off + IMG_SECTION_HDR);
+			parse_chunk(headers_only ? want : (size_t)len, &c);
+			if (headers_only)
+				c.frame_len = (size_t)len - (size_t)(c.frame - pagebuf);
+			fn(&c, arg);
+		}
+		off += IMG_SECTION_HDR + len;
+	}
+}
+
+/* ---- --info and --verify ---------------------------------------------------------------- */
+
+static const char *kind_name(uint8_t k)
+{
+	switch (k) {
+	case IMG_ANON_PRIVATE: return "anon";
+	case IMG_ANON_SHARED: return "anon-shared";
+	case IMG_FILE_PRIVATE: return "file";
+	case IMG_FILE_SHARED: return "file-shared";
+	default: return "?";
+	}
+}
+
+static const char *fd_kind_name(uint8_t k)
+{
+	switch (k) {
+	case IMG_FD_FILE: return "file";
+	case IMG_FD_DIR: return "dir";
+	case IMG_FD_DEV: return "dev";
+	case IMG_FD_PATH: return "path";
+	case IMG_FD_REMOTE: return "remote";
+	case IMG_FD_STD: return "std";
+	default: return "?";
+	}
+}
+
+struct totals {
+	uint64_t pages, bytes, chunks;
+};
+
+static void count_chunk(struct chunk *c, void *arg)
+{
+	struct totals *t = arg;
+
+	regs[c->region].saved += c->pages;
+	t->pages += c->pages;
+	t->bytes += c->frame_len;
+	t->chunks++;
+}
+
+static void print_info(void)
+{
+	const struct section *s;
+	struct wire_rd r;
+	struct totals t = {0, 0, 0};
+	uint64_t mapped = 0;
+	static const char *mmnames[11] = {"start_code", "end_code",  "start_data", "end_data",
+					  "start_brk",  "brk",       "start_stack", "arg_start",
+					  "arg_end",    "env_start", "env_end"};
+
+	rt_printf(1, "image      %s: %lu bytes, format %u, xxh64 %016lx\n", opt.path, (unsigned long)im.file_size,
+		  IMG_VERSION, (unsigned long)im.xxh64);
+	rt_printf(1, "program    %.*s, pid %u, job '%.*s', signal %u, at unix time %ld.%09ld\n", (int)im.exe.len,
+		  im.exe.p, im.pid, (int)im.job.len, im.job.p, im.sig, (long)(im.time_ns / 1000000000),
+		  (long)(im.time_ns % 1000000000));
+	rt_printf(1, "host       %.*s, %.*s, kernel %.*s, glibc %.*s, shim %.*s, page size %u\n", (int)im.host.len,
+		  im.host.p, (int)im.arch.len, im.arch.p, (int)im.release.len, im.release.p, (int)im.libc.len,
+		  im.libc.p, (int)im.shim.len, im.shim.p, im.page_size);
+	if (im.ngregs > 16)
+		rt_printf(1, "stopped at rip %#lx rsp %#lx rbp %#lx\n", (unsigned long)im.gregs[16],
+			  (unsigned long)im.gregs[15], (unsigned long)im.gregs[10]);
+	rt_printf(1, "resume     rip %#lx rsp %#lx fs %#lx\n", (unsigned long)im.ctx[7], (unsigned long)im.ctx[6],
+		  (unsigned long)im.fs);
+	rt_printf(1, "thread     tid %u, cached at fs+%d, tid address %#lx, robust list %#lx (%lu), rseq %#lx (%u)\n",
+		  im.tid, im.tid_offset, (unsigned long)im.tid_address, (unsigned long)im.robust_head,
+		  (unsigned long)im.robust_len, (unsigned long)im.rseq_area, im.rseq_len);
+	rt_printf(1, "process    cwd %.*s, umask %03o, name %.*s\n", (int)im.cwd.len, im.cwd.p, im.umask,
+		  (int)im.comm.len, im.comm.p);
+	rt_printf(1, "mm        ");
+	for (int i = 0; i < 11; i++)
+		rt_printf(1, " %s %#lx", mmnames[i], (unsigned long)im.mm[i]);
+	rt_printf(1, "\n");
+	if ((s = find_sec(IMG_SIGNALS))) {
+		uint32_t n;
+
+		wire_rd_init(&r, s->p, s->len);
+		wire_get_u32(&r);
+		rt_printf(1, "signals    blocked %#lx, pending %#lx", (unsigned long)wire_get_u64(&r),
+			  (unsigned long)wire_get_u64(&r));
+		{
+			uint64_t sp = wire_get_u64(&r);
+			uint32_t fl = wire_get_u32(&r);
+			uint64_t sz = wire_get_u64(&r);
+
+			if (!(fl & 2 /* SS_DISABLE */))
+				rt_printf(1, ", alternate stack %#lx (%lu bytes)", (unsigned long)sp, (unsigned long)sz);
+		}
+		rt_printf(1, "\n");
+		n = wire_get_u32(&r);
+		for (uint32_t i = 0; i < n && !r.err; i++) {
+			uint32_t sig = wire_get_u32(&r);
+			uint64_t h = wire_get_u64(&r), fl = wire_get_u64(&r);
+
+			wire_get_u64(&r);
+			wire_get_u64(&r);
+			if (h > 1)
+				rt_printf(1, "  signal %2u handler %#lx flags %#lx\n", sig, (unsigned long)h, (unsigned long)fl);
+			else if (h == 1)
+				rt_printf(1, "  signal %2u ignored\n", sig);
+		}
+	}
+	if ((s = find_sec(IMG_FILES))) {
+		uint32_t n;
+
+		wire_rd_init(&r, s->p, s->len);
+		n = wire_get_u32(&r);
+		rt_printf(1, "fds        %u\n", n);
+		for (uint32_t i = 0; i < n && !r.err; i++) {
+			uint32_t fd = wire_get_u32(&r);
+			uint8_t kind = wire_get_u8(&r), cloexec = wire_get_u8(&r);
+			uint32_t fl = wire_get_u32(&r);
+			int64_t offs = wire_get_s64(&r);
+			int32_t share = (int32_t)wire_get_u32(&r);
+			struct wire_str path = wire_get_str(&r, IMG_MAX_STR);
+			int64_t size = wire_get_s64(&r);
+
+			wire_get_s64(&r);
+			wire_get_u32(&r);
+			wire_get_u64(&r);
+			wire_get_u64(&r);
+			wire_get_str(&r, IMG_MAX_STR);
+			wire_get_str(&r, IMG_MAX_STR);
+			rt_printf(1, "  fd %3u %-6s flags %#o%s offset %ld", fd, fd_kind_name(kind), fl,
+				  cloexec ? " cloexec" : "", (long)offs);
+			if (kind == IMG_FD_FILE)
+				rt_printf(1, " size %ld", (long)size);
+			if (share >= 0)
+				rt_printf(1, " (shares fd %d's file description)", share);
+			rt_printf(1, " %.*s\n", (int)path.len, path.p);
+		}
+	}
+	rt_printf(1, "hole       %#lx (%lu MiB)\n", (unsigned long)im.hole, (unsigned long)(im.hole_len >> 20));
+	for (uint32_t i = 0; i < im.nspecial; i++)
+		rt_printf(1, "special    %-14.*s %#lx-%#lx\n", (int)im.special[i].name.len, im.special[i].name.p,
+			  (unsigned long)im.special[i].start, (unsigned long)im.special[i].end);
+	walk_pages(true, count_chunk, &t);
+	for (uint32_t i = 0; i < im.nregs; i++)
+		mapped += regs[i].end - regs[i].start;
+	rt_printf(1, "memory     %u regions, %lu KiB mapped, %lu pages saved in %lu frames of %lu KiB\n", im.nregs,
+		  (unsigned long)(mapped >> 10), (unsigned long)t.pages, (unsigned long)t.chunks,
+		  (unsigned long)(t.bytes >> 10));
+	for (uint32_t i = 0; i < im.nregs; i++) {
+		struct reg *g = &regs[i];
+
+		rt_printf(1, "  %012lx-%012lx %c%c%c %-11s %8lu pages saved%s%s %.*s", (unsigned long)g->start,
+			  (unsigned long)g->end, g->prot & IMG_PROT_R ? 'r' : '-', g->prot & IMG_PROT_W ? 'w' : '-',
+			  g->prot & IMG_PROT_X ? 'x' : '-', kind_name(g->kind), (unsigned long)g->saved,
+			  g->flags & IMG_RF_HEAP && !g->path.len ? " [heap]" : "",
+			  g->flags & IMG_RF_STACK && !g->path.len ? " [stack]" : "",
+			  (int)g->path.len, g->path.p);
+		if (g->kind == IMG_FILE_PRIVATE || g->kind == IMG_FILE_SHARED)
+			rt_printf(1, " @%#lx", (unsigned long)g->pgoff);
+		rt_printf(1, "\n");
+	}
+	rt_flush();
+}
+
+static LZ4F_dctx *verify_dctx;
+static uint8_t verifybuf[VERIFY_BUF];
+
+static void verify_chunk(struct chunk *c, void *arg)
+{
+	(void)arg;
+	if (c->pages * (uint64_t)opt.page_size > sizeof(verifybuf))
+		corrupt("PAGES too large");
+	decompress_chunk(verify_dctx, c, verifybuf);
+}
+
+/* ---- the point of no return ------------------------------------------------------------ */
+
+struct live {
+	char name[16];
+	uint64_t start, end;
+};
+
+/* The kernel's special mappings of this process, from /proc/self/maps. */
+static unsigned read_specials(struct live *out, unsigned max)
+{
+	long fd = rs_openat(AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC, 0), k;
+	size_t n = 0;
+	unsigned cnt = 0;
+
+	if (fd < 0)
+		die("cannot read /proc/self/maps: %s", rt_strerror(fd));
+	while ((k = rs_read((int)fd, mapsbuf + n, sizeof(mapsbuf) - 1 - n)) > 0)
+		n += (size_t)k;
+	rs_close((int)fd);
+	mapsbuf[n] = 0;
+	for (char *l = mapsbuf; *l;) {
+		char *e = strchr(l, '\n'), *p;
+
+		if (e)
+			*e = 0;
+		p = strchr(l, '[');
+		if (p && cnt < max && (!strcmp(p, "[vdso]") || !strcmp(p, "[vvar]") || !strcmp(p, "[vvar_vclock]"))) {
+			const char *q = l;
+			uint64_t a = 0, b = 0;
+
+			while (*q != '-')
+				a = a << 4 | (uint64_t)(*q <= '9' ? *q - '0' : *q - 'a' + 10), q++;
+			q++;
+			while (*q != ' ')
+				b = b << 4 | (uint64_t)(*q <= '9' ? *q - '0' : *q - 'a' + 10), q++;
+			memcpy(out[cnt].name, p, strlen(p) + 1);
+			out[cnt].start = a;
+			out[cnt].end = b;
+			cnt++;
+		}
+		if (!e)
+			break;
+		*e = '\n';
+		l = e + 1;
+	}
+	return cnt;
+}
+
+static bool wstr_eq(struct wire_str s, const char *c)
+{
+	return s.len == strlen(c) && !memcmp(s.p, c, s.len);
+}
+
+static struct live cur[IMG_MAX_SPECIAL];
+static unsigned ncur;
+static int special_map[IMG_MAX_SPECIAL]; /* image special i -> cur index */
+
+/* The vDSO block here must have the image's layout and contents. */
+static void check_specials(void)
+{
+	uint64_t ilow = ~0ull, clow = ~0ull;
+
+	ncur = read_specials(cur, IMG_MAX_SPECIAL);
+	for (uint32_t i = 0; i < im.nspecial; i++)
+		if (im.special[i].start < ilow)
+			ilow = im.special[i].start;
+	for (unsigned j = 0; j < ncur; j++)
+		if (cur[j].start < clow)
+			clow = cur[j].start;
+	if (ncur != im.nspecial)
+		goto differ;
+	for (uint32_t i = 0; i < im.nspecial; i++) {
+		struct special *s = &im.special[i];
+
+		special_map[i] = -1;
+		for (unsigned j = 0; j < ncur; j++)
+			if (wstr_eq(s->name, cur[j].name))
+				special_map[i] = (int)j;
+		if (special_map[i] < 0)
+			goto differ;
+		{
+			struct live *c = &cur[special_map[i]];
+
+			if (c->end - c->start != s->end - s->start || c->start - clow != s->start - ilow)
+				goto differ;
+			if (!strcmp(c->name, "[vdso]") &&
+			    XXH64((const void *)c->start, c->end - c->start, 0) != s->xxh64)
+				die("the vDSO of this kernel differs from the one the program was checkpointed with"
+				    " (kernel %.*s); the program has its functions' addresses: restore on that kernel",
+				    (int)im.release.len, im.release.p);
+		}
+	}
+	return;
+differ:
+	rt_printf(2, "%s: the kernel's special mappings differ from the checkpoint's; image:", ME);
+	for (uint32_t i = 0; i < im.nspecial; i++)
+		rt_printf(2, " %.*s %lu", (int)im.special[i].name.len, im.special[i].name.p,
+			  (unsigned long)(im.special[i].end - im.special[i].start));
+	rt_printf(2, "; here:");
+	for (unsigned j = 0; j < ncur; j++)
+		rt_printf(2, " %s %lu", cur[j].name, (unsigned long)(cur[j].end - cur[j].start));
+	die("restore on a kernel like the checkpoint's (%.*s)", (int)im.release.len, im.release.p);
+}
+
+/* Mapped files must be the ones the program had. */
+static void check_files(void)
+{
+	char path[IMG_MAX_STR + 1];
+
+	for (uint32_t i = 0; i < im.nregs; i++) {
+		struct reg *g = &regs[i];
+		struct stat st;
+		long rc;
+
+		if (g->kind != IMG_FILE_PRIVATE && g->kind != IMG_FILE_SHARED)
+			continue;
+		cstr(g->path, path, sizeof(path));
+		rc = rs_call4(SYS_newfstatat, AT_FDCWD, path, &st, 0);
+		if (rc < 0)
+			die("the program had %s mapped: %s", path, rt_strerror(rc));
+		if ((uint64_t)st.st_size != g->fsize ||
+		    (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec != g->fmtime)
+			die("%s changed since the checkpoint (size %lu, now %lu); the program had it mapped",
+			    path, (unsigned long)g->fsize, (unsigned long)st.st_size);
+	}
+}
+
+/* Unmap everything of this process but the hole and the special mappings. */
+static void unmap_others(void)
+{
+	long fd = rs_openat(AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC, 0), k;
+	size_t n = 0;
+
+	if (fd < 0)
+		die("cannot read /proc/self/maps: %s", rt_strerror(fd));
+	while ((k = rs_read((int)fd, mapsbuf + n, sizeof(mapsbuf) - 1 - n)) > 0)
+		n += (size_t)k;
+	rs_close((int)fd);
+	mapsbuf[n] = 0;
+	for (char *l = mapsbuf; *l;) {
+		char *e = strchr(l, '\n'), *p;
+		const char *q = l;
+		uint64_t a = 0, b = 0;
+
+		if (e)
+			*e = 0;
+		while (*q != '-')
+			a = a << 4 | (uint64_t)(*q <= '9' ? *q - '0' : *q - 'a' + 10), q++;
+		q++;
+		while (*q != ' ')
+			b = b << 4 | (uint64_t)(*q <= '9' ? *q - '0' : *q - 'a' + 10), q++;
+		p = strchr(l, '[');
+		if (!(a >= im.hole && b <= im.hole + im.hole_len) &&
+		    !(p && (!strcmp(p, "[vdso]") || !strcmp(p, "[vvar]") || !strcmp(p, "[vvar_vclock]") ||
+			    !strcmp(p, "[vsyscall]")))) {
+			long rc = rs_munmap((void *)a, b - a);
+
+			if (rc < 0)
+				die("cannot unmap %#lx-%#lx: %s", (unsigned long)a, (unsigned long)b, rt_strerror(rc));
+		}
+		if (!e)
+			break;
+		l = e + 1;
+	}
+}
+
+/* [vvar], [vvar_vclock], [vdso] to the image's addresses, through the hole. */
+static void move_specials(void)
+{
+	uint64_t temp = im.hole + im.hole_len - STACK_SIZE - TEMP_AREA, clow = ~0ull;
+
+	for (unsigned j = 0; j < ncur; j++)
+		if (cur[j].start < clow)
+			clow = cur[j].start;
+	for (unsigned j = 0; j < ncur; j++) {
+		uint64_t to = temp + (cur[j].start - clow);
+		long rc = rs_call5(SYS_mremap, cur[j].start, cur[j].end - cur[j].start, cur[j].end - cur[j].start,
+				   MREMAP_MAYMOVE | MREMAP_FIXED, to);
+
+		if (rc != (long)to)
+			die("cannot move %s: %s", cur[j].name, rt_strerror(rc));
+		cur[j].end = to + (cur[j].end - cur[j].start);
+		cur[j].start = to;
+	}
+	for (uint32_t i = 0; i < im.nspecial; i++) {
+		struct live *c = &cur[special_map[i]];
+		long rc = rs_call5(SYS_mremap, c->start, c->end - c->start, c->end - c->start,
+				   MREMAP_MAYMOVE | MREMAP_FIXED, im.special[i].start);
+
+		if (rc != (long)im.special[i].start)
+			die("cannot move %s to %#lx: %s", c->name, (unsigned long)im.special[i].start, rt_strerror(rc));
+	}
+}
+
+static int host_prot(uint8_t p)
+{
+	return (p & IMG_PROT_R ? PROT_READ : 0) | (p & IMG_PROT_W ? PROT_WRITE : 0) | (p & IMG_PROT_X ? PROT_EXEC : 0);
+}
+
+static void map_regions(void)
+{
+	char path[IMG_MAX_STR + 1];
+
+	for (uint32_t i = 0; i < im.nregs; i++) {
+		struct reg *g = &regs[i];
+		int prot = PROT_READ | PROT_WRITE, flags = MAP_FIXED_NOREPLACE, fd = -1;
+		long rc;
+
+		switch (g->kind) {
+		case IMG_ANON_PRIVATE:
+			flags |= MAP_PRIVATE | MAP_ANONYMOUS | (g->flags & IMG_RF_GROWSDOWN ? MAP_GROWSDOWN : 0);
+			break;
+		case IMG_ANON_SHARED:
+			flags |= MAP_SHARED | MAP_ANONYMOUS;
+			break;
+		case IMG_FILE_PRIVATE:
+		case IMG_FILE_SHARED:
+			flags |= g->kind == IMG_FILE_PRIVATE ? MAP_PRIVATE : MAP_SHARED;
+			if (g->kind == IMG_FILE_SHARED)
+				prot = host_prot(g->prot);
+			rc = rs_openat(AT_FDCWD, cstr(g->path, path, sizeof(path)),
+				       (g->kind == IMG_FILE_SHARED && (g->prot & IMG_PROT_W) ? O_RDWR : O_RDONLY) |
+					       O_CLOEXEC,
+				       0);
+			if (rc < 0)
+				die("cannot open %s: %s", path, rt_strerror(rc));
+			fd = (int)rc;
+			break;
+		}
+		rc = rs_mmap((void *)g->start, g->end - g->start, prot, flags, fd, fd >= 0 ? (int64_t)g->pgoff : 0);
+		if (fd >= 0)
+			rs_close(fd);
+		if (rc != (long)g->start)
+			die("cannot map %#lx-%#lx (%s %.*s): %s", (unsigned long)g->start, (unsigned long)g->end,
+			    kind_name(g->kind), (int)g->path.len, g->path.p,
+			    rc == -EEXIST ? "something is already there" : rt_strerror(rc));
+	}
+}
+
+static void fill_chunk(struct chunk *c, void *arg)
+{
+	decompress_chunk(arg, c, NULL);
+}
+
+static void protect_regions(void)
+{
+	for (uint32_t i = 0; i < im.nregs; i++) {
+		struct reg *g = &regs[i];
+		int prot = host_prot(g->prot);
+		long rc;
+
+		if (g->kind == IMG_FILE_SHARED || prot == (PROT_READ | PROT_WRITE))
+			continue;
+		rc = rs_mprotect((void *)g->start, g->end - g->start, prot);
+		if (rc < 0)
+			die("cannot protect %#lx-%#lx: %s", (unsigned long)g->start, (unsigned long)g->end, rt_strerror(rc));
+	}
+}
+
+/* brk, arguments, environment, auxv: PR_SET_MM_MAP where permitted. Without
+ * it the heap stays an ordinary mapping and malloc carries on with mmap. */
+static void set_mm(void)
+{
+	struct prctl_mm_map m;
+	char exe[IMG_MAX_STR + 1];
+	long rc, efd;
+
+	if (!im.mm[0] || !im.mm[5] || opt.no_mm)
+		return;
+	memset(&m, 0, sizeof(m));
+	m.start_code = im.mm[0];
+	m.end_code = im.mm[1];
+	m.start_data = im.mm[2];
+	m.end_data = im.mm[3];
+	m.start_brk = im.mm[4];
+	m.brk = im.mm[5];
+	m.start_stack = im.mm[6];
+	m.arg_start = im.mm[7];
+	m.arg_end = im.mm[8];
+	m.env_start = im.mm[9];
+	m.env_end = im.mm[10];
+	if (im.auxv.len && im.auxv.len <= sizeof(auxv_copy)) {
+		memcpy(auxv_copy, im.auxv.p, im.auxv.len);
+		m.auxv = auxv_copy;
+		m.auxv_size = im.auxv.len;
+	}
+	efd = im.exe.len ? rs_openat(AT_FDCWD, cstr(im.exe, exe, sizeof(exe)), O_RDONLY | O_CLOEXEC, 0) : -1;
+	m.exe_fd = efd >= 0 ? (uint32_t)efd : (uint32_t)-1;
+	rc = rs_prctl(PR_SET_MM, PR_SET_MM_MAP, (unsigned long)&m, sizeof(m), 0);
+	if (rc < 0 && efd >= 0) {
+		m.exe_fd = (uint32_t)-1;
+		rc = rs_prctl(PR_SET_MM, PR_SET_MM_MAP, (unsigned long)&m, sizeof(m), 0);
+	}
+	if (efd >= 0)
+		rs_close((int)efd);
+	if (opt.debug)
+		rt_printf(2, "%s: PR_SET_MM_MAP: %s\n", ME, rc < 0 ? rt_strerror(rc) : "ok");
+}
+
+static _Noreturn void jump(void)
+{
+	rs_arch_prctl(ARCH_SET_FS, im.fs);
+	if (im.gs)
+		rs_arch_prctl(ARCH_SET_GS, im.gs);
+	__asm__ volatile("movq 0(%0), %%rbx\n\t"
+			 "movq 8(%0), %%rbp\n\t"
+			 "movq 16(%0), %%r12\n\t"
+			 "movq 24(%0), %%r13\n\t"
+			 "movq 32(%0), %%r14\n\t"
+			 "movq 40(%0), %%r15\n\t"
+			 "movq 48(%0), %%rsp\n\t"
+			 "movl $1, %%eax\n\t"
+			 "jmpq *56(%0)\n\t"
+			 :
+			 : "S"(im.ctx)
+			 : "memory");
+	__builtin_unreachable();
+}
+
+/* Stage 2: in the hole. */
+static _Noreturn void stage2(void)
+{
+	LZ4F_dctx *d;
+
+	set_tcb();
+	d = new_dctx();
+	load_meta();
+	decode_meta();
+	check_regions();
+	if (!wstr_eq(im.arch, "x86_64"))
+		die("%s was checkpointed on %.*s; this is x86_64", opt.path, (int)im.arch.len, im.arch.p);
+	if (im.page_size != (uint32_t)opt.page_size)
+		die("%s has pages of %u bytes; this kernel's are %ld", opt.path, im.page_size, opt.page_size);
+	check_specials();
+	check_files();
+	if (!opt.no_verify)
+		verify_xxh64();
+	if (opt.debug)
+		rt_printf(2, "%s: restoring %u regions of pid %u\n", ME, im.nregs, im.pid);
+	past_return = true;
+	unmap_others();
+	move_specials();
+	map_regions();
+	walk_pages(false, fill_chunk, d);
+	protect_regions();
+	set_mm();
+	rs_close(opt.fd);
+	rt_flush();
+	jump();
+}
+
+/* Stage 1: copy this loader into the hole and continue there. */
+static _Noreturn void move_into_hole(uint64_t base)
+{
+	const Elf64_Phdr *ph = (const Elf64_Phdr *)(base + __ehdr_start.e_phoff);
+	uint64_t span = 0, hole = im.hole, ps = (uint64_t)opt.page_size, entry, sp;
+	long rc;
+
+	for (int i = 0; i < __ehdr_start.e_phnum; i++)
+		if (ph[i].p_type == PT_LOAD && ph[i].p_vaddr + ph[i].p_memsz > span)
+			span = ph[i].p_vaddr + ph[i].p_memsz;
+	span = (span + ps - 1) & ~(ps - 1);
+	if (span + STACK_SIZE + TEMP_AREA > im.hole_len)
+		die("this loader (%lu KiB) does not fit the image's restore hole", (unsigned long)(span >> 10));
+	rc = rs_mmap((void *)hole, im.hole_len, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (rc != (long)hole)
+		die("the image's restore hole %#lx-%#lx is in use in this process (%s)", (unsigned long)hole,
+		    (unsigned long)(hole + im.hole_len), rc == -EEXIST ? "occupied" : rt_strerror(rc));
+	for (int i = 0; i < __ehdr_start.e_phnum; i++)
+		if (ph[i].p_type == PT_LOAD)
+			memcpy((void *)(hole + ph[i].p_vaddr), (const void *)(base + ph[i].p_vaddr), ph[i].p_filesz);
+	relocate(base, hole);
+	memcpy((void *)(hole + ((uint64_t)&opt - base)), &opt, sizeof(opt));
+	for (int i = 0; i < __ehdr_start.e_phnum; i++)
+		if (ph[i].p_type == PT_LOAD && (ph[i].p_flags & PF_X)) {
+			uint64_t a = ph[i].p_vaddr & ~(ps - 1), b = (ph[i].p_vaddr + ph[i].p_memsz + ps - 1) & ~(ps - 1);
+
+			rs_mprotect((void *)(hole + a), b - a, PROT_READ | PROT_EXEC);
+		}
+	entry = hole + ((uint64_t)stage2 - base);
+	sp = hole + im.hole_len - STACK_TOP_GAP;
+	__asm__ volatile("movq %0, %%rsp\n\t"
+			 "xorl %%ebp, %%ebp\n\t"
+			 "callq *%1\n\t"
+			 "hlt"
+			 :
+			 : "r"(sp), "r"(entry)
+			 : "memory");
+	__builtin_unreachable();
+}
+
+/* Called by _start with the initial stack: argc, argv, NULL, envp, NULL, auxv. */
+_Noreturn void loader_start(uint64_t *sp);
+_Noreturn void loader_start(uint64_t *sp)
+{
+	uint64_t base = (uint64_t)&__ehdr_start, all = ~0ull;
+	int argc = (int)sp[0], mode = 0; /* 0 restore, 1 info, 2 verify */
+	char **argv = (char **)(sp + 1), **envp = argv + argc + 1;
+	const char *path = NULL;
+
+	relocate(base, base);
+	set_tcb();
+	rs_call4(SYS_rt_sigprocmask, SIG_SETMASK, &all, NULL, 8);
+	while (*envp)
+		envp++;
+	opt.page_size = 4096;
+	for (uint64_t *a = (uint64_t *)(envp + 1); a[0] != AT_NULL; a += 2)
+		if (a[0] == AT_PAGESZ)
+			opt.page_size = (long)a[1];
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "--info"))
+			mode = 1;
+		else if (!strcmp(a, "--verify"))
+			mode = 2;
+		else if (!strcmp(a, "--no-verify"))
+			opt.no_verify = true;
+		else if (!strcmp(a, "--debug"))
+			opt.debug = true;
+		else if (!strcmp(a, "--no-mm")) /* as if PR_SET_MM_MAP were not permitted */
+			opt.no_mm = true;
+		else if (!strcmp(a, "--help") || !strcmp(a, "-h"))
+			usage(0);
+		else if (a[0] == '-' || path)
+			usage(EXIT_USAGE);
+		else
+			path = a;
+	}
+	if (!path)
+		usage(EXIT_USAGE);
+	open_image(path);
+	load_meta();
+	decode_meta();
+	check_regions();
+	if (mode == 1) {
+		print_info();
+		rt_exit(0);
+	}
+	if (mode == 2) {
+		verify_xxh64();
+		verify_dctx = new_dctx();
+		walk_pages(false, verify_chunk, NULL);
+		rt_printf(1, "%s: all checksums match\n", opt.path);
+		rt_exit(0);
+	}
+	move_into_hole(base);
+}
+
+__asm__(".text\n"
+	".globl _start\n"
+	".type _start,@function\n"
+	"_start:\n"
+	"	xorl %ebp, %ebp\n"
+	"	movq %rsp, %rdi\n"
+	"	andq $-16, %rsp\n"
+	"	callq loader_start\n"
+	"	hlt\n"
+	".size _start, .-_start\n");
