@@ -548,6 +548,7 @@ static void resume(void *uc)
 
 	(void)uc;
 	ckpt_state_restore();
+	shim_pid = getpid();
 	/* The sessions' sockets did not survive: reconnect on first use and
 	 * reopen every remote file by path (the servers rolled them back). */
 	for (struct shim_conn *c = shim_conns; c; c = c->next) {

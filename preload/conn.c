@@ -321,7 +321,7 @@ int shim_conn_ready(struct shim_conn *c)
 {
 	int fd, hi;
 
-	if (c->fd >= 0 && c->pid == getpid())
+	if (c->fd >= 0 && c->pid == shim_pid)
 		return 0;
 	if (c->fd >= 0) /* inherited from a parent: not ours to use */
 		c->fd = -1;
@@ -353,7 +353,7 @@ int shim_conn_ready(struct shim_conn *c)
 		fd = hi;
 	}
 	c->fd = fd;
-	c->pid = getpid();
+	c->pid = shim_pid;
 	c->max_frame = WIRE_MAX_FRAME;
 	if (hello(c) < 0) {
 		int err = errno;
@@ -513,7 +513,7 @@ int shim_rpc_async(struct shim_conn *c, void *req, size_t reqlen, const void *ex
 	struct iovec iov[2];
 	uint64_t id = c->next_id++;
 
-	if (c->fd < 0 || c->pid != getpid())
+	if (c->fd < 0 || c->pid != shim_pid)
 		return errno = EIO, -1;
 	while (c->nin == SHIM_MAX_INFLIGHT || (c->nin && c->inflight_bytes >= SHIM_MAX_INFLIGHT_BYTES))
 		if (drain_one(c) < 0)
@@ -541,7 +541,7 @@ void shim_prefetch(struct shim_conn *c, struct shim_ofd *ofd, off_t off, uint32_
 	uint64_t id;
 	long len;
 
-	if (c->fd < 0 || c->pid != getpid() || c->nin >= SHIM_MAX_INFLIGHT / 2)
+	if (c->fd < 0 || c->pid != shim_pid || c->nin >= SHIM_MAX_INFLIGHT / 2)
 		return;
 	len = wire_enc_pread(req, sizeof(req), 0, &m);
 	if (len < 0)
@@ -613,7 +613,7 @@ int shim_rpc(struct shim_conn *c, void *req, size_t reqlen, const void *extra, s
 	uint64_t id;
 	size_t body;
 
-	if (c->fd < 0 || c->pid != getpid())
+	if (c->fd < 0 || c->pid != shim_pid)
 		return errno = EIO, -1;
 	if (shim_conn_drain(c) < 0)
 		return -1;

@@ -264,7 +264,7 @@ int shim_ofd_revive(struct shim_ofd *o)
 {
 	struct wire_open_reply r;
 
-	if (o->conn->fd >= 0 && o->conn->pid == getpid() && o->epoch == o->conn->epoch)
+	if (o->conn->fd >= 0 && o->conn->pid == shim_pid && o->epoch == o->conn->epoch)
 		return 0;
 	if (shim_conn_ready(o->conn) < 0)
 		return -1;
@@ -309,7 +309,7 @@ int shim_ofd_put(struct shim_ofd *o)
 		rc = -1;
 		err = o->werr;
 	}
-	if (o->conn->fd >= 0 && o->conn->pid == getpid() && o->epoch == o->conn->epoch) {
+	if (o->conn->fd >= 0 && o->conn->pid == shim_pid && o->epoch == o->conn->epoch) {
 		if (rpc_handle(o, WIRE_CLOSE, NULL, NULL) < 0 && !rc) {
 			rc = -1;
 			err = errno;
@@ -447,7 +447,7 @@ int shim_flush_all(void)
 		if (shim_ofd_flush(dirty_head) < 0)
 			rc = -1;
 	for (struct shim_conn *c = shim_conns; c; c = c->next)
-		if (c->nin && c->fd >= 0 && c->pid == getpid() && shim_conn_drain(c) < 0)
+		if (c->nin && c->fd >= 0 && c->pid == shim_pid && shim_conn_drain(c) < 0)
 			rc = -1;
 	return rc;
 }

@@ -30,6 +30,7 @@ size_t shim_rbuf_size = 1u << 20;
 mode_t shim_umask = 022;
 int shim_debug_on;
 int shim_ready;
+pid_t shim_pid;
 
 SHIM_EXPORT const char ckpt_shim_version[] = CKPT_VERSION;
 
@@ -189,6 +190,7 @@ static void atfork_parent(void)
 static void atfork_child(void)
 {
 	ckpt_pending = 0; /* a checkpoint asked of the parent is the parent's */
+	shim_pid = getpid();
 	if (!shim_nmounts)
 		return;
 	shim_conn_after_fork();
@@ -223,6 +225,7 @@ void shim_init(void)
 		}
 		abort();
 	}
+	shim_pid = getpid();
 	read_env();
 	read_umask();
 	{

@@ -86,6 +86,8 @@ int shim_parse_mounts(const char *spec);
 void shim_lock(void);
 void shim_unlock(void);
 extern int shim_ready; /* constructor finished */
+/* This process's pid, kept current at fork and restore (no getpid per call). */
+extern pid_t shim_pid;
 
 /* ---- paths ------------------------------------------------------------------ */
 /* Where a (dirfd, path) pair leads. */

@@ -1,5 +1,6 @@
 /* session.c - one session per thread: framing, HELLO, replies; the session registry. */
 #include <errno.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -32,6 +33,7 @@
 
 #define IN_FIRST (64u * 1024u)  /* first size of the receive buffer */
 #define OUT_FIRST (64u * 1024u) /* first size of the reply buffer: any small reply fits */
+#define BIG_REPLY (64u * 1024u) /* a reply this big is drained in many steps */
 #define WAITALL_MIN (64u * 1024u) /* rest of a frame at least this big: one MSG_WAITALL */
 #define THREAD_STACK (1u << 20)
 
@@ -168,10 +170,25 @@ static int in_fill(struct srv_session *s, size_t need)
 		size_t want = need - (s->in_end - s->in_start);
 		ssize_t n;
 
-		if (want >= WAITALL_MIN)
+		if (want >= WAITALL_MIN) {
 			n = recv(s->fd, s->in + s->in_end, want, MSG_WAITALL);
-		else
-			n = recv(s->fd, s->in + s->in_end, s->in_cap - s->in_end, 0);
+		} else {
+			/* After a big reply, sleep in poll for input only: a thread
+			 * blocked in recv on a unix socket is also woken each time
+			 * the client drains part of that reply. After a small one,
+			 * a blocking recv keeps the quick same-CPU wakeup that
+			 * small round trips live on. */
+			n = recv(s->fd, s->in + s->in_end, s->in_cap - s->in_end,
+				 s->big_reply ? MSG_DONTWAIT : 0);
+			if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+				struct pollfd pf = {s->fd, POLLIN | POLLRDHUP, 0};
+
+				s->big_reply = 0;
+				if (poll(&pf, 1, -1) < 0 && errno != EINTR)
+					return -1;
+				continue;
+			}
+		}
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -465,6 +482,7 @@ static int serve(struct srv_session *s, const char **why)
 			*why = "internal error";
 			return -1;
 		}
+		s->big_reply = s->out_len + s->splice_len + s->tail_len >= BIG_REPLY;
 		if (send_all(s, s->out, s->out_len, s->splice_len || next_frame_buffered(s)) < 0 ||
 		    send_spliced(s, s->tail_len || next_frame_buffered(s)) < 0 ||
 		    send_all(s, s->out + s->out_len, s->tail_len, next_frame_buffered(s)) < 0) {

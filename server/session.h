@@ -53,6 +53,7 @@ struct srv_session {
 	 * tail_len more data bytes at s->out + out_len. */
 	int pipe[2];
 	size_t pipe_cap, splice_len, tail_len;
+	int big_reply; /* the last reply was big: wait for input in poll */
 	int last_err; /* host errno of the last error reply, 0 if none */
 
 	char path1[SRV_PATH_BUF], path2[SRV_PATH_BUF];
