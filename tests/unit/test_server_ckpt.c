@@ -23,6 +23,7 @@
 
 #include "ckpt.h"
 #include "session.h"
+#include "srv_client.h"
 #include "wire.h"
 
 /* ---- fixture ---------------------------------------------------------------------------- */
@@ -70,134 +71,15 @@ static void teardown(void)
 
 TestSuite(ckpt, .init = setup, .fini = teardown, .timeout = 120);
 
-/* ---- a client ----------------------------------------------------------------------------- */
-
-struct cli {
-	int fd, sfd;
-	pthread_t th;
-	uint64_t next_id;
-	uint8_t *req, *rsp;
-	struct wire_hdr rh;
-	const uint8_t *pl;
-	size_t plen;
-	struct wire_error err;
-	char msg[4200]; /* message of the last error reply */
-};
-
-static void *session_main(void *arg)
-{
-	struct cli *c = arg;
-
-	srv_session_run(&cfg, c->sfd, 7, "test peer");
-	return NULL;
-}
-
-static void send_bytes(struct cli *c, const void *p, size_t n)
-{
-	const uint8_t *b = p;
-
-	while (n) {
-		ssize_t w = send(c->fd, b, n, MSG_NOSIGNAL);
-
-		cr_assert(w > 0, "send: %s", strerror(errno));
-		b += w;
-		n -= (size_t)w;
-	}
-}
-
-static int recv_bytes(struct cli *c, void *p, size_t n)
-{
-	uint8_t *b = p;
-
-	while (n) {
-		ssize_t r = recv(c->fd, b, n, 0);
-
-		if (r == 0)
-			return 0;
-		cr_assert(r > 0, "recv: %s", strerror(errno));
-		b += r;
-		n -= (size_t)r;
-	}
-	return 1;
-}
-
-/* Read one reply: 0 or the host errno of an error reply. */
-static int recv_reply(struct cli *c, uint64_t id, uint16_t type)
-{
-	cr_assert(recv_bytes(c, c->rsp, WIRE_HDR_SIZE), "session closed");
-	cr_assert_eq(wire_hdr_decode(c->rsp, WIRE_HDR_SIZE, WIRE_MAX_FRAME, &c->rh), 0);
-	cr_assert(recv_bytes(c, c->rsp + WIRE_HDR_SIZE, c->rh.length - WIRE_HDR_SIZE));
-	cr_assert_eq(c->rh.id, id);
-	cr_assert_eq(c->rh.type, type);
-	c->pl = c->rsp + WIRE_HDR_SIZE;
-	c->plen = c->rh.length - WIRE_HDR_SIZE;
-	c->msg[0] = '\0';
-	if (c->rh.flags & WIRE_F_ERROR) {
-		cr_assert_eq(wire_dec_error(c->pl, c->plen, &c->err), 0);
-		snprintf(c->msg, sizeof(c->msg), "%.*s", (int)c->err.msg.len, c->err.msg.p);
-		return wire_errno_to_host(c->err.err);
-	}
-	return 0;
-}
-
-static int call(struct cli *c, long n)
-{
-	struct wire_hdr q;
-
-	cr_assert(n > 0, "encoder failed: %s", wire_strerror((int)n));
-	cr_assert_eq(wire_hdr_decode(c->req, (size_t)n, WIRE_MAX_FRAME, &q), 0);
-	send_bytes(c, c->req, (size_t)n);
-	return recv_reply(c, q.id, q.type);
-}
-
-static struct wire_str S(const char *s)
-{
-	return (struct wire_str){ s, (uint32_t)strlen(s) };
-}
+/* ---- a client (tests/unit/srv_client.h) ------------------------------------------------------ */
 
 /* A session with HELLO done for job (may be ""). */
 static struct cli *cli_job(const char *job)
 {
-	struct cli *c = calloc(1, sizeof(*c));
-	struct wire_hello m, r;
-	int sv[2];
+	struct cli *c = cli_start(&cfg);
 
-	cr_assert(c);
-	cr_assert(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
-	c->fd = sv[0];
-	c->sfd = sv[1];
-	c->next_id = 100;
-	c->req = malloc(WIRE_MAX_FRAME);
-	c->rsp = malloc(WIRE_MAX_FRAME);
-	cr_assert(c->req && c->rsp);
-	cr_assert(pthread_create(&c->th, NULL, session_main, c) == 0);
-	memset(&m, 0, sizeof(m));
-	m.version = WIRE_PROTO_VERSION;
-	m.byte_order = WIRE_BO_BIG;
-	m.page_size = 65536;
-	m.pid = 1;
-	m.max_frame = WIRE_MAX_FRAME;
-	m.arch = S("s390x");
-	m.job = S(job);
-	m.peer = S("test");
-	cr_assert_eq(call(c, wire_enc_hello(c->req, WIRE_MAX_FRAME, c->next_id++, 0, &m)), 0);
-	cr_assert_eq(wire_dec_hello(c->pl, c->plen, &r), 0);
+	cli_hello(c, job);
 	return c;
-}
-
-static void cli_free(struct cli *c)
-{
-	close(c->fd);
-	pthread_join(c->th, NULL);
-	close(c->sfd);
-	free(c->req);
-	free(c->rsp);
-	free(c);
-}
-
-static uint64_t nid(struct cli *c)
-{
-	return c->next_id++;
 }
 
 /* ---- checkpoint calls ------------------------------------------------------------------------ */
@@ -227,7 +109,7 @@ static int c_checkpoint_sum(struct cli *c, uint64_t gen, const uint8_t *img, siz
 		nchunks++;
 	} while (off < len);
 	for (size_t i = 0; i < nchunks; i++) {
-		e = recv_reply(c, first + i, WIRE_CKPT_PREPARE);
+		e = recv_answer(c, first + i, WIRE_CKPT_PREPARE);
 		if (e && !err)
 			err = e;
 	}

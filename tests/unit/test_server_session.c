@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "session.h"
+#include "srv_client.h"
 #include "wire.h"
 
 /* ---- fixture: a temporary export root ------------------------------------------ */
@@ -69,167 +70,14 @@ static void root_path(char *out, size_t cap, const char *name)
 	snprintf(out, cap, "%s/%s", rootp, name);
 }
 
-/* ---- a client ---------------------------------------------------------------------- */
-
-struct cli {
-	int fd;         /* our end */
-	int sfd;        /* the session's end */
-	pthread_t th;
-	int rc;         /* srv_session_run's result, after cli_join */
-	uint64_t next_id;
-	uint8_t *req;   /* request being built */
-	uint8_t *rsp;   /* last reply frame */
-	struct wire_hdr rh;
-	const uint8_t *pl; /* reply payload */
-	size_t plen;
-	struct wire_error err;
-};
-
-static void *session_main(void *arg)
-{
-	struct cli *c = arg;
-
-	c->rc = srv_session_run(&cfg, c->sfd, 7, "test peer");
-	return NULL;
-}
-
-static struct cli *cli_start(void)
-{
-	struct cli *c = calloc(1, sizeof(*c));
-	int sv[2];
-
-	cr_assert(c);
-	cr_assert(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
-	c->fd = sv[0];
-	c->sfd = sv[1];
-	c->next_id = 100;
-	c->req = malloc(WIRE_MAX_FRAME);
-	c->rsp = malloc(WIRE_MAX_FRAME);
-	cr_assert(c->req && c->rsp);
-	cr_assert(pthread_create(&c->th, NULL, session_main, c) == 0);
-	return c;
-}
-
-/* Wait for the session to end; returns srv_session_run's result. */
-static int cli_join(struct cli *c)
-{
-	pthread_join(c->th, NULL);
-	close(c->sfd);
-	c->sfd = -1;
-	return c->rc;
-}
-
-static void cli_free(struct cli *c)
-{
-	if (c->fd >= 0)
-		close(c->fd);
-	if (c->sfd >= 0) {
-		pthread_join(c->th, NULL);
-		close(c->sfd);
-	}
-	free(c->req);
-	free(c->rsp);
-	free(c);
-}
-
-static void send_bytes(struct cli *c, const void *p, size_t n)
-{
-	const uint8_t *b = p;
-
-	while (n) {
-		ssize_t w = send(c->fd, b, n, MSG_NOSIGNAL);
-
-		cr_assert(w > 0, "send: %s", strerror(errno));
-		b += w;
-		n -= (size_t)w;
-	}
-}
-
-/* Read exactly n bytes: 1, or 0 at end of stream. */
-static int recv_bytes(struct cli *c, void *p, size_t n)
-{
-	uint8_t *b = p;
-
-	while (n) {
-		ssize_t r = recv(c->fd, b, n, 0);
-
-		if (r == 0)
-			return 0;
-		cr_assert(r > 0, "recv: %s", strerror(errno));
-		b += r;
-		n -= (size_t)r;
-	}
-	return 1;
-}
-
-/* Read one reply frame into c->rsp: 1, or 0 if the session closed. */
-static int recv_reply(struct cli *c)
-{
-	if (!recv_bytes(c, c->rsp, WIRE_HDR_SIZE))
-		return 0;
-	cr_assert_eq(wire_hdr_decode(c->rsp, WIRE_HDR_SIZE, WIRE_MAX_FRAME, &c->rh), 0);
-	cr_assert(c->rh.flags & WIRE_F_REPLY);
-	cr_assert(recv_bytes(c, c->rsp + WIRE_HDR_SIZE, c->rh.length - WIRE_HDR_SIZE));
-	c->pl = c->rsp + WIRE_HDR_SIZE;
-	c->plen = c->rh.length - WIRE_HDR_SIZE;
-	return 1;
-}
-
-/* Send the frame of n bytes in c->req (n from an encoder), read the reply,
- * check it answers the request. Returns 0 for a result, or the host errno of
- * an error reply. */
-static int call(struct cli *c, long n)
-{
-	struct wire_hdr q;
-
-	cr_assert(n > 0, "encoder failed: %s", wire_strerror((int)n));
-	cr_assert_eq(wire_hdr_decode(c->req, (size_t)n, WIRE_MAX_FRAME, &q), 0);
-	send_bytes(c, c->req, (size_t)n);
-	cr_assert(recv_reply(c), "session closed instead of answering %s", wire_type_name(q.type));
-	cr_assert_eq(c->rh.id, q.id, "reply id");
-	cr_assert_eq(c->rh.type, q.type, "reply type");
-	if (c->rh.flags & WIRE_F_ERROR) {
-		cr_assert_eq(wire_dec_error(c->pl, c->plen, &c->err), 0);
-		return wire_errno_to_host(c->err.err);
-	}
-	return 0;
-}
-
-static uint64_t nid(struct cli *c)
-{
-	return c->next_id++;
-}
-
-static void hello(struct cli *c)
-{
-	struct wire_hello m, r;
-
-	memset(&m, 0, sizeof(m));
-	m.version = WIRE_PROTO_VERSION;
-	m.byte_order = WIRE_BO_BIG;
-	m.page_size = 65536;
-	m.pid = 4242;
-	m.max_frame = WIRE_MAX_FRAME;
-	m.arch = (struct wire_str){ "s390x", 5 };
-	m.job = (struct wire_str){ "unit-job", 8 };
-	m.peer = (struct wire_str){ "test client", 11 };
-	cr_assert_eq(call(c, wire_enc_hello(c->req, WIRE_MAX_FRAME, nid(c), 0, &m)), 0);
-	cr_assert_eq(wire_dec_hello(c->pl, c->plen, &r), 0);
-	cr_expect_eq(r.version, WIRE_PROTO_VERSION);
-	cr_expect_neq(r.session, 0);
-}
+/* ---- a client (tests/unit/srv_client.h) ---------------------------------------------- */
 
 static struct cli *connect_hello(void)
 {
-	struct cli *c = cli_start();
+	struct cli *c = cli_start(&cfg);
 
-	hello(c);
+	cli_hello(c, "unit-job");
 	return c;
-}
-
-static struct wire_str S(const char *s)
-{
-	return (struct wire_str){ s, (uint32_t)strlen(s) };
 }
 
 /* OPEN: 0 and *h, or the errno. st (may be NULL) gets the reply's stat. */
@@ -353,7 +201,7 @@ TestSuite(session_walk, .init = setup_walk, .fini = teardown, .timeout = 60);
 
 Test(session, hello_reply_describes_the_server)
 {
-	struct cli *c = cli_start();
+	struct cli *c = cli_start(&cfg);
 	struct wire_hello m, r;
 	long page = sysconf(_SC_PAGESIZE);
 
@@ -383,7 +231,7 @@ Test(session, hello_reply_describes_the_server)
 
 Test(session, hello_negotiates_down_to_our_version)
 {
-	struct cli *c = cli_start();
+	struct cli *c = cli_start(&cfg);
 	struct wire_hello m, r;
 
 	memset(&m, 0, sizeof(m));
@@ -399,7 +247,7 @@ Test(session, hello_negotiates_down_to_our_version)
 
 Test(session, hello_without_a_common_version_is_refused)
 {
-	struct cli *c = cli_start();
+	struct cli *c = cli_start(&cfg);
 	struct wire_hello m;
 
 	memset(&m, 0, sizeof(m));
@@ -414,7 +262,7 @@ Test(session, hello_without_a_common_version_is_refused)
 
 Test(session, hello_with_a_tiny_max_frame_is_refused)
 {
-	struct cli *c = cli_start();
+	struct cli *c = cli_start(&cfg);
 	struct wire_hello m;
 
 	memset(&m, 0, sizeof(m));
@@ -428,7 +276,7 @@ Test(session, hello_with_a_tiny_max_frame_is_refused)
 
 Test(session, first_request_must_be_hello)
 {
-	struct cli *c = cli_start();
+	struct cli *c = cli_start(&cfg);
 	long n = wire_enc_empty(c->req, WIRE_MAX_FRAME, WIRE_PING, 0, 1);
 
 	send_bytes(c, c->req, (size_t)n);
@@ -991,7 +839,7 @@ Test(session, pipelined_requests_are_answered_in_order)
 
 static void expect_closed_after(const uint8_t *frame, size_t len, int hello_first)
 {
-	struct cli *c = hello_first ? connect_hello() : cli_start();
+	struct cli *c = hello_first ? connect_hello() : cli_start(&cfg);
 	struct cli *other = connect_hello();
 	uint8_t junk[64];
 
@@ -1113,7 +961,7 @@ static void *worker_main(void *arg)
 	c.next_id = 1;
 	c.req = malloc(1 << 16);
 	c.rsp = malloc(1 << 16);
-	hello(&c);
+	cli_hello(&c, "unit-job");
 	snprintf(name, sizeof(name), "w%d", wk->idx);
 	snprintf(data, sizeof(data), "worker %d was here", wk->idx);
 	if (c_open(&c, name, WIRE_O_RDWR | WIRE_O_CREAT, 0644, &h, NULL) == 0 &&
@@ -1201,7 +1049,7 @@ Test(session, stop_finishes_inflight_work_and_syncs_files)
 	c.next_id = 1;
 	c.req = malloc(1 << 16);
 	c.rsp = malloc(1 << 16);
-	hello(&c);
+	cli_hello(&c, "unit-job");
 	cr_assert_eq(c_open(&c, "kept", WIRE_O_RDWR | WIRE_O_CREAT, 0644, &h, NULL), 0);
 	cr_assert_eq(c_pwrite(&c, h, 0, 0, "durable", 7, &wr), 0);
 	/* a request already sent when the stop begins is still answered */
