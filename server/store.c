@@ -835,7 +835,8 @@ static int op_done(struct srv_session *s, struct srv_job *j, const struct wire_h
 		prep_discard(j);
 		return reply_err(s, h, EIO, "storing the image of generation %" PRIu64 " failed", m.gen);
 	}
-	if (m.total != j->prep_total || j->prep_received != j->prep_total) {
+	if (m.total != j->prep_received ||
+	    (j->prep_total != WIRE_CKPT_TOTAL_UNKNOWN && j->prep_total != m.total)) {
 		uint64_t got = j->prep_received, want = j->prep_total;
 
 		prep_discard(j);
@@ -1454,6 +1455,74 @@ static int op_rollback(struct srv_session *s, struct srv_job *j, const struct wi
 	return reply_len(s, h, wire_enc_rollback_reply(s->out, s->out_cap, h->id, &r));
 }
 
+/* ---- JOB_LIST ------------------------------------------------------------------------------------- */
+
+/* Every job directory of the store (names that pass the job-name rule). */
+static int op_job_list(struct srv_session *s, const struct wire_hdr *h, const uint8_t *p, size_t len)
+{
+	struct srv_store *st = s->cfg->store;
+	struct wire_str *v = NULL;
+	char *names = NULL;
+	size_t n = 0, cap = 0, bytes = 4, nlen = 0, ncap = 0;
+	struct dirent *e;
+	long out;
+	int rc = wire_dec_empty(p, len);
+	DIR *d;
+
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&st->lock);
+	d = opendir_fd(st->dir_fd);
+	pthread_mutex_unlock(&st->lock);
+	if (!d)
+		return reply_err(s, h, errno, "cannot read the state directory: %s", strerror(errno));
+	while ((e = readdir(d))) {
+		size_t l = strlen(e->d_name);
+		struct stat sb;
+
+		if (wire_job_check(e->d_name, (uint32_t)l) ||
+		    fstatat(st->dir_fd, e->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(sb.st_mode))
+			continue;
+		if (WIRE_HDR_SIZE + bytes + 2 + l > s->out_max)
+			break; /* more jobs than one reply holds: the first ones */
+		if (nlen + l > ncap) {
+			char *t = realloc(names, ncap = (ncap + l) * 2 + 256);
+
+			if (!t)
+				goto oom;
+			names = t;
+		}
+		if (n == cap) {
+			struct wire_str *t = realloc(v, (cap = cap * 2 + 16) * sizeof(*v));
+
+			if (!t)
+				goto oom;
+			v = t;
+		}
+		memcpy(names + nlen, e->d_name, l);
+		v[n++] = (struct wire_str){ (const char *)(uintptr_t)nlen, (uint32_t)l };
+		nlen += l;
+		bytes += 2 + l;
+	}
+	closedir(d);
+	for (size_t i = 0; i < n; i++)
+		v[i].p = names + (uintptr_t)v[i].p;
+	if (srv_session_reserve(s, WIRE_HDR_SIZE + bytes) < 0) {
+		free(v);
+		free(names);
+		return reply_err(s, h, ENOMEM, "out of memory");
+	}
+	out = wire_enc_job_list_reply(s->out, s->out_cap, h->id, v, (uint32_t)n);
+	free(v);
+	free(names);
+	return reply_len(s, h, out);
+oom:
+	closedir(d);
+	free(v);
+	free(names);
+	return reply_err(s, h, ENOMEM, "out of memory");
+}
+
 /* ---- dispatch -------------------------------------------------------------------------------------- */
 
 int srv_ckptop(struct srv_session *s, const struct wire_hdr *h, const uint8_t *p, size_t len)
@@ -1463,6 +1532,8 @@ int srv_ckptop(struct srv_session *s, const struct wire_hdr *h, const uint8_t *p
 
 	if (!s->cfg->store)
 		return reply_err(s, h, ENOTSUP, "this server keeps no checkpoints (start it with --state-dir DIR)");
+	if (h->type == WIRE_JOB_LIST)
+		return op_job_list(s, h, p, len);
 	if (!j)
 		return reply_err(s, h, EINVAL, "%s", s->job_why ? s->job_why : "no job");
 	job_lock_load(j);

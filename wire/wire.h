@@ -74,10 +74,11 @@ enum wire_type {
 	WIRE_ROLLBACK_QUERY = 64,
 	WIRE_ROLLBACK = 65,
 	WIRE_IMAGE_READ = 66,
-	WIRE_TYPE_MAX = 66 /* highest number in use; the numbers between are not all defined */
+	WIRE_JOB_LIST = 67,
+	WIRE_TYPE_MAX = 67 /* highest number in use; the numbers between are not all defined */
 };
 /* Number of defined message types. */
-#define WIRE_TYPE_COUNT 27
+#define WIRE_TYPE_COUNT 28
 /* 1 if type is a defined message type, else 0. */
 int wire_type_known(uint16_t type);
 
@@ -546,9 +547,12 @@ void wire_stat_to_host(struct stat *st, const struct wire_stat *w);
 struct wire_ckpt_prepare { /* CKPT_PREPARE: one chunk of the image */
 	uint64_t gen;
 	uint64_t offset; /* == bytes of this image sent before */
-	uint64_t total;  /* size of the whole image */
+	uint64_t total;  /* size of the whole image, or WIRE_CKPT_TOTAL_UNKNOWN */
 	struct wire_blob data; /* offset + data.len <= total, len <= WIRE_MAX_DATA */
 };
+/* CKPT_PREPARE `total` of an image streamed as it is produced: CKPT_DONE
+ * gives the size. */
+#define WIRE_CKPT_TOTAL_UNKNOWN UINT64_MAX
 struct wire_ckpt_done { /* CKPT_DONE */
 	uint64_t gen;
 	uint64_t total;
@@ -612,6 +616,18 @@ int wire_dec_rollback_reply(const void *p, size_t len, struct wire_rollback_repl
 long wire_enc_image_read(void *buf, size_t cap, uint64_t id, const struct wire_image_read *m);
 int wire_dec_image_read(const void *p, size_t len, struct wire_image_read *m);
 /* IMAGE_READ reply: wire_enc_data_reply(..., WIRE_IMAGE_READ, ...). */
+
+/* JOB_LIST request: wire_enc_empty(buf, cap, WIRE_JOB_LIST, 0, id). Its
+ * reply: count[4] then count job names (wire_job_check rules); decode one
+ * at a time with wire_job_list_next() (every entry was checked). */
+struct wire_job_list_reply {
+	uint32_t count;
+	struct wire_rd entries;
+};
+long wire_enc_job_list_reply(void *buf, size_t cap, uint64_t id, const struct wire_str *v, uint32_t n);
+int wire_dec_job_list_reply(const void *p, size_t len, struct wire_job_list_reply *m);
+/* Next name: 1 and *e filled, 0 at the end, negative WIRE_E* on a bad entry. */
+int wire_job_list_next(struct wire_job_list_reply *m, struct wire_str *e);
 
 /* Job names (HELLO `job`) that may own checkpoints: 1..WIRE_MAX_JOB bytes of
  * [A-Za-z0-9._-], not starting with '.'. 0 or WIRE_EINVAL / WIRE_ETOOBIG. */

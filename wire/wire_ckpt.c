@@ -32,13 +32,16 @@ static int check_size(uint64_t v)
 
 /* ---- CKPT_PREPARE ------------------------------------------------------------- */
 
-/* offset + len <= total <= 2^63 - 1, without forming a sum that overflows. */
+/* offset + len <= total <= 2^63 - 1, without forming a sum that overflows;
+ * an unknown total (WIRE_CKPT_TOTAL_UNKNOWN) bounds it by 2^63 - 1. */
 static int check_prepare(const struct wire_ckpt_prepare *m)
 {
 	if (m->data.len > WIRE_MAX_DATA)
 		return WIRE_ETOOBIG;
-	if (check_gen(m->gen) || check_size(m->total) || m->offset > m->total ||
-	    (uint64_t)m->data.len > m->total - m->offset)
+	uint64_t total = m->total == WIRE_CKPT_TOTAL_UNKNOWN ? WIRE_OFF_MAX : m->total;
+
+	if (check_gen(m->gen) || check_size(total) || m->offset > total ||
+	    (uint64_t)m->data.len > total - m->offset)
 		return WIRE_EINVAL;
 	return WIRE_OK;
 }
@@ -320,4 +323,64 @@ int wire_dec_image_read(const void *p, size_t len, struct wire_image_read *m)
 	m->offset = wire_get_u64(&r);
 	m->count = wire_get_u32(&r);
 	return rd_done(&r, check_image_read(m));
+}
+
+/* ---- JOB_LIST reply ------------------------------------------------------------------ */
+
+long wire_enc_job_list_reply(void *buf, size_t cap, uint64_t id, const struct wire_str *v, uint32_t n)
+{
+	struct wire_wr w;
+	uint32_t i;
+
+	for (i = 0; i < n; i++)
+		if (wire_job_check(v[i].p, v[i].len))
+			return WIRE_EINVAL;
+	wire_frame_begin(&w, buf, cap, WIRE_JOB_LIST, WIRE_F_REPLY, id);
+	wire_put_u32(&w, n);
+	for (i = 0; i < n; i++)
+		wire_put_str(&w, v[i].p, v[i].len);
+	return wire_frame_end(&w);
+}
+
+static void get_job_name(struct wire_rd *r, struct wire_str *e)
+{
+	*e = wire_get_str(r, WIRE_MAX_JOB);
+	if (!r->err && wire_job_check(e->p, e->len))
+		r->err = WIRE_EINVAL;
+}
+
+/* Walks every entry once, so that wire_job_list_next() cannot fail later. */
+int wire_dec_job_list_reply(const void *p, size_t len, struct wire_job_list_reply *m)
+{
+	struct wire_str e;
+	struct wire_rd r;
+	uint32_t i;
+
+	memset(m, 0, sizeof(*m));
+	wire_rd_init(&r, p, len);
+	m->count = wire_get_u32(&r);
+	m->entries = r;
+	/* Each name takes at least 3 bytes (length and one byte). */
+	if (!r.err && (uint64_t)m->count * 3u > (uint64_t)(r.end - r.p))
+		r.err = WIRE_ETRUNC;
+	for (i = 0; i < m->count && !r.err; i++)
+		get_job_name(&r, &e);
+	if (wire_rd_finish(&r)) {
+		int err = r.err;
+
+		memset(m, 0, sizeof(*m));
+		return err;
+	}
+	return WIRE_OK;
+}
+
+int wire_job_list_next(struct wire_job_list_reply *m, struct wire_str *e)
+{
+	memset(e, 0, sizeof(*e));
+	if (m->entries.err)
+		return m->entries.err;
+	if (m->entries.p == m->entries.end)
+		return 0;
+	get_job_name(&m->entries, e);
+	return m->entries.err ? m->entries.err : 1;
 }

@@ -597,6 +597,79 @@ Test(ckpt, jobs_do_not_see_each_other)
 	cli_free(b);
 }
 
+Test(ckpt, streamed_image_of_unknown_size)
+{
+	struct cli *c = cli_job("stream");
+	uint8_t img[3000];
+	struct wire_gen_info v[2];
+	struct wire_ckpt_done d;
+	struct wire_ckpt_prepare m;
+	uint8_t hdr[WIRE_CKPT_PREPARE_HDR];
+
+	for (size_t i = 0; i < sizeof(img); i++)
+		img[i] = (uint8_t)(i * 7);
+	/* two chunks with the total unknown, then DONE with the size */
+	for (uint64_t off = 0; off < sizeof(img); off += 1500) {
+		m = (struct wire_ckpt_prepare){ 1, off, WIRE_CKPT_TOTAL_UNKNOWN, { img + off, 1500 } };
+		wire_enc_ckpt_prepare_hdr(hdr, nid(c), &m);
+		send_bytes(c, hdr, sizeof(hdr));
+		send_bytes(c, img + off, 1500);
+		cr_assert_eq(recv_answer(c, c->next_id - 1, WIRE_CKPT_PREPARE), 0);
+	}
+	d = (struct wire_ckpt_done){ 1, sizeof(img), XXH64(img, sizeof(img), 0) };
+	cr_assert_eq(call(c, wire_enc_ckpt_done(c->req, WIRE_MAX_FRAME, nid(c), &d)), 0);
+	cr_assert_eq(c_query(c, v, 2), 1);
+	cr_assert_eq(v[0].image_size, sizeof(img));
+	/* a DONE whose size is not what arrived keeps nothing */
+	m = (struct wire_ckpt_prepare){ 2, 0, WIRE_CKPT_TOTAL_UNKNOWN, { img, 100 } };
+	wire_enc_ckpt_prepare_hdr(hdr, nid(c), &m);
+	send_bytes(c, hdr, sizeof(hdr));
+	send_bytes(c, img, 100);
+	cr_assert_eq(recv_answer(c, c->next_id - 1, WIRE_CKPT_PREPARE), 0);
+	d = (struct wire_ckpt_done){ 2, 101, XXH64(img, 100, 0) };
+	cr_assert_eq(call(c, wire_enc_ckpt_done(c->req, WIRE_MAX_FRAME, nid(c), &d)), EINVAL);
+	cr_assert_eq(c_query(c, v, 2), 1);
+	cli_free(c);
+}
+
+Test(ckpt, job_list_names_every_job_with_a_store)
+{
+	struct cli *a = cli_job("first"), *b = cli_job("second.job"), *n = cli_job("");
+	struct wire_job_list_reply m;
+	struct wire_str e;
+	uint8_t img[16] = { 1 };
+	int seen = 0;
+
+	cr_assert_eq(c_checkpoint(a, 1, img, sizeof(img)), 0);
+	cr_assert_eq(c_checkpoint(b, 4, img, sizeof(img)), 0);
+	/* a session without a job may list */
+	cr_assert_eq(call(n, wire_enc_empty(n->req, WIRE_MAX_FRAME, WIRE_JOB_LIST, 0, nid(n))), 0);
+	cr_assert_eq(wire_dec_job_list_reply(n->pl, n->plen, &m), 0);
+	cr_assert_eq(m.count, 2);
+	while (wire_job_list_next(&m, &e) == 1) {
+		if (e.len == 5 && !memcmp(e.p, "first", 5))
+			seen |= 1;
+		if (e.len == 10 && !memcmp(e.p, "second.job", 10))
+			seen |= 2;
+	}
+	cr_assert_eq(seen, 3);
+	cli_free(a);
+	cli_free(b);
+	cli_free(n);
+}
+
+Test(ckpt, job_list_without_a_store_is_enotsup)
+{
+	struct srv_store *st = cfg.store;
+	struct cli *n;
+
+	cfg.store = NULL;
+	n = cli_job("");
+	cr_expect_eq(call(n, wire_enc_empty(n->req, WIRE_MAX_FRAME, WIRE_JOB_LIST, 0, nid(n))), ENOTSUP);
+	cli_free(n);
+	cfg.store = st;
+}
+
 /* ---- rollback ---------------------------------------------------------------------------------- */
 
 Test(ckpt, rollback_undoes_every_kind_of_change)

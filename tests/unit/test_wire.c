@@ -345,6 +345,12 @@ static long e_image_read(void *b, size_t c)
 	return wire_enc_image_read(b, c, 35, &m);
 }
 static int d_image_read(const void *p, size_t n) { struct wire_image_read m; return wire_dec_image_read(p, n, &m); }
+static const struct wire_str sample_jobs[] = { { "alpha", 5 }, { "b", 1 }, { "job-7.x_y", 9 } };
+static long e_jobs_r(void *b, size_t c)
+{
+	return wire_enc_job_list_reply(b, c, 36, sample_jobs, 3);
+}
+static int d_jobs_r(const void *p, size_t n) { struct wire_job_list_reply m; return wire_dec_job_list_reply(p, n, &m); }
 
 struct msg_case {
 	const char *name;
@@ -385,6 +391,7 @@ static const struct msg_case cases[] = {
 	{ "rollback query reply", e_query_r, d_query_r, WIRE_ROLLBACK_QUERY, R, WIRE_ETRAIL, 0 },
 	{ "rollback reply", e_rollback_r, d_rollback_r, WIRE_ROLLBACK, R, WIRE_ETRAIL, 0 },
 	{ "image read", e_image_read, d_image_read, WIRE_IMAGE_READ, 0, WIRE_ETRAIL, 0 },
+	{ "job list reply", e_jobs_r, d_jobs_r, WIRE_JOB_LIST, R, WIRE_ETRAIL, 0 },
 };
 #undef R
 #define NCASES (sizeof(cases) / sizeof(cases[0]))
@@ -570,7 +577,7 @@ Test(header, types)
 
 	for (t = 1; t <= WIRE_TYPE_MAX; t++) {
 		int ok = t <= WIRE_PING || (t >= WIRE_CKPT_PREPARE && t <= WIRE_CKPT_ABORT) ||
-			 (t >= WIRE_ROLLBACK_QUERY && t <= WIRE_IMAGE_READ);
+			 (t >= WIRE_ROLLBACK_QUERY && t <= WIRE_JOB_LIST);
 
 		cr_assert_eq(hdr_rc(16, (uint16_t)t, 0, WIRE_MAX_FRAME), ok ? WIRE_OK : WIRE_ETYPE,
 			     "type %u", t);
@@ -583,7 +590,7 @@ Test(header, types)
 	cr_assert_eq(hdr_rc(16, 21, 0, WIRE_MAX_FRAME), WIRE_ETYPE);
 	cr_assert_eq(hdr_rc(16, 36, 0, WIRE_MAX_FRAME), WIRE_ETYPE);
 	cr_assert_eq(hdr_rc(16, 63, 0, WIRE_MAX_FRAME), WIRE_ETYPE);
-	cr_assert_eq(hdr_rc(16, 67, 0, WIRE_MAX_FRAME), WIRE_ETYPE);
+	cr_assert_eq(hdr_rc(16, 68, 0, WIRE_MAX_FRAME), WIRE_ETYPE);
 	cr_assert_eq(hdr_rc(16, 32, 0, WIRE_MAX_FRAME), WIRE_OK);
 	cr_assert_eq(hdr_rc(16, 64, 0, WIRE_MAX_FRAME), WIRE_OK);
 	cr_assert_eq(hdr_rc(16, 0xffff, WIRE_F_REPLY, WIRE_MAX_FRAME), WIRE_ETYPE);
@@ -2319,6 +2326,69 @@ Test(ckpt, image_read_bounds)
 	m.offset = 0;
 	m.gen = 0;
 	cr_assert_eq(wire_enc_image_read(fbuf, sizeof(fbuf), 1, &m), WIRE_EINVAL);
+}
+
+Test(ckpt, prepare_unknown_total)
+{
+	struct wire_ckpt_prepare m = { 2, 1ull << 40, WIRE_CKPT_TOTAL_UNKNOWN, { (const uint8_t *)"abc", 3 } }, g;
+	size_t plen;
+	const uint8_t *p;
+	long n = wire_enc_ckpt_prepare(fbuf, sizeof(fbuf), 5, &m);
+
+	p = payload_of(fbuf, n, WIRE_CKPT_PREPARE, 0, 5, &plen);
+	cr_assert_eq(wire_dec_ckpt_prepare(p, plen, &g), 0);
+	cr_assert_eq(g.total, WIRE_CKPT_TOTAL_UNKNOWN);
+	cr_assert_eq(g.offset, 1ull << 40);
+	/* the bound is then 2^63 - 1 */
+	m.offset = 0x7ffffffffffffffeull;
+	cr_assert_eq(wire_enc_ckpt_prepare(fbuf, sizeof(fbuf), 5, &m), WIRE_EINVAL);
+	m.data.len = 1;
+	cr_assert_gt(wire_enc_ckpt_prepare(fbuf, sizeof(fbuf), 5, &m), 0);
+	/* any other total above 2^63 - 1 stays forbidden */
+	m.offset = 0;
+	m.total = WIRE_CKPT_TOTAL_UNKNOWN - 1;
+	cr_assert_eq(wire_enc_ckpt_prepare(fbuf, sizeof(fbuf), 5, &m), WIRE_EINVAL);
+}
+
+Test(ckpt, job_list_reply_entries)
+{
+	struct wire_job_list_reply m;
+	struct wire_str e, bad = { ".x", 2 };
+	size_t plen;
+	const uint8_t *p;
+	long n = wire_enc_job_list_reply(fbuf, sizeof(fbuf), 6, sample_jobs, 3);
+	int i = 0, k;
+
+	p = payload_of(fbuf, n, WIRE_JOB_LIST, WIRE_F_REPLY, 6, &plen);
+	cr_assert_eq(plen, 4 + 2 * 3 + 5 + 1 + 9);
+	cr_assert_eq(wire_dec_job_list_reply(p, plen, &m), 0);
+	cr_assert_eq(m.count, 3);
+	while ((k = wire_job_list_next(&m, &e)) == 1) {
+		cr_assert_eq(e.len, sample_jobs[i].len);
+		cr_assert_eq(memcmp(e.p, sample_jobs[i].p, e.len), 0);
+		i++;
+	}
+	cr_assert_eq(k, 0);
+	cr_assert_eq(i, 3);
+	cr_assert_eq(wire_enc_job_list_reply(fbuf, sizeof(fbuf), 6, &bad, 1), WIRE_EINVAL);
+	{
+		uint8_t raw[64];
+		struct wire_wr w;
+
+		wire_wr_init(&w, raw, sizeof(raw));
+		wire_put_u32(&w, 1);
+		wire_put_str(&w, "a/b", 3); /* not a job name */
+		cr_assert_eq(wire_dec_job_list_reply(raw, wire_wr_len(&w), &m), WIRE_EINVAL);
+		cr_assert_eq(wire_job_list_next(&m, &e), 0, "nothing to iterate after a failure");
+		wire_wr_init(&w, raw, sizeof(raw));
+		wire_put_u32(&w, 0x40000000u);
+		cr_assert_eq(wire_dec_job_list_reply(raw, wire_wr_len(&w), &m), WIRE_ETRUNC);
+		wire_wr_init(&w, raw, sizeof(raw));
+		wire_put_u32(&w, 2);
+		wire_put_str(&w, "ab", 2);
+		wire_put_str(&w, "cd", 2);
+		cr_assert_eq(wire_dec_job_list_reply(raw, wire_wr_len(&w) - 1, &m), WIRE_ETRUNC);
+	}
 }
 
 Test(ckpt, job_names)
