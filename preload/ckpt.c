@@ -18,14 +18,23 @@
  * CKPT_HOLE=ADDRESS (hex) places the restore hole there instead of at the
  * first free default address.
  *
- * CKPT_IMAGE_FILE=PATH writes the image to a local file (PATH.tmp, fsync,
+ * The image goes to every server of CKPT_MOUNTS as one generation of the job
+ * (ckpt_send.c: CKPT_PREPARE as it is produced, CKPT_DONE, CKPT_COMMIT), or,
+ * with CKPT_IMAGE_FILE=PATH, to a local file instead (PATH.tmp, fsync,
  * rename, fsync of the directory); PATH must not be under a remote mount.
  * Image layout: preload/IMAGE.md.
+ *
+ * After every attempt, successful or not, one line of key=value pairs goes
+ * to RUNDIR/JOB.status (written to a temporary name, then renamed), where
+ * RUNDIR is CKPT_RUN_DIR or ${XDG_RUNTIME_DIR:-/tmp}/ckpt-UID: `ckpt
+ * checkpoint` waits for it. A program started without CKPT_JOB gets the job
+ * name PROGRAM-PID (exported, so the programs it runs share it).
  */
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -51,6 +60,9 @@ long ckpt_pagesize = 4096;
 uint64_t ckpt_hole;
 
 static char image_path[CKPT_PATH_MAX];
+static char status_path[CKPT_PATH_MAX]; /* RUNDIR/JOB.status, "" if no job */
+static size_t status_dirlen;            /* RUNDIR's length in it */
+static char job_name[WIRE_MAX_JOB + 1];
 static volatile sig_atomic_t active;
 static size_t meta_size, scratch_size;
 
@@ -177,19 +189,29 @@ __asm__(".text\n"
 /* ---- the output stream ------------------------------------------------------------------- */
 
 static struct {
+	bool servers;      /* the sink is ckpt_send.c, not the file */
+	struct ckpt_msg why; /* what the server sink said when it failed */
 	int fd;            /* the image file */
 	long err;          /* first sink error, -errno */
 	size_t len;        /* bytes buffered in scratch->out */
 	uint64_t total;    /* bytes emitted to the sink */
+	uint64_t file_size; /* the servers' joint files, in all */
 	XXH64_state_t xxh; /* over every emitted byte */
 	uint8_t *sec;      /* the open section's header */
 } out;
 
-/* The sink: today a local file; the server stream plugs in here. */
+/* The sink: the servers, or a local file. */
 static int sink_emit(const uint8_t *p, size_t n)
 {
 	XXH64_update(&out.xxh, p, n);
 	out.total += n;
+	if (out.servers) {
+		if (ckpt_srv_emit(&out.why, p, n) < 0) {
+			out.err = -EIO;
+			return -1;
+		}
+		return 0;
+	}
 	while (n) {
 		long k = rs_write(out.fd, p, n);
 
@@ -418,6 +440,40 @@ werr:
 	return -1;
 }
 
+/* After a failure of the server sink, its own words replace m's. */
+static void why_servers(struct ckpt_msg *m)
+{
+	if (out.servers && out.why.len) {
+		cm_begin(m, "");
+		cm_strn(m, out.why.buf, out.why.len);
+	}
+}
+
+/* The footer, then phase two at every server. */
+static int finish_servers(struct ckpt_msg *m)
+{
+	uint8_t foot[IMG_FOOTER_SIZE];
+	struct wire_wr w;
+
+	if (out_flush() < 0)
+		goto fail;
+	wire_wr_init(&w, foot, sizeof(foot));
+	wire_put_bytes(&w, IMG_END_MAGIC, 8);
+	wire_put_u64(&w, out.total);
+	wire_put_u64(&w, XXH64_digest(&out.xxh));
+	if (sink_emit(foot, sizeof(foot)) < 0)
+		goto fail;
+	if (ckpt_srv_finish(&out.why, out.total, XXH64_digest(&out.xxh), &out.file_size) < 0) {
+		why_servers(m);
+		return -1;
+	}
+	return 0;
+fail:
+	why_servers(m);
+	ckpt_srv_abort();
+	return -1;
+}
+
 static int write_image(struct ckpt_msg *m, void *uc)
 {
 	uint8_t *p;
@@ -427,8 +483,11 @@ static int write_image(struct ckpt_msg *m, void *uc)
 	out.err = 0;
 	out.len = 0;
 	out.total = 0;
+	out.file_size = 0;
+	out.why.len = 0;
+	out.servers = !image_path[0];
 	XXH64_reset(&out.xxh, 0);
-	if (open_output(m) < 0)
+	if (out.servers ? ckpt_srv_begin(m) < 0 : open_output(m) < 0)
 		return -1;
 	p = ckpt_out_reserve(IMG_HEADER_SIZE);
 	wire_wr_init(&w, p, IMG_HEADER_SIZE);
@@ -437,7 +496,7 @@ static int write_image(struct ckpt_msg *m, void *uc)
 	wire_put_u32(&w, 0);
 	ckpt_out_commit(IMG_HEADER_SIZE);
 	if (ckpt_state_write(m, uc) < 0 || ckpt_mem_write(m) < 0) {
-		if (out.err)
+		if (out.err && !out.servers)
 			cm_err(m, out.err);
 		goto fail;
 	}
@@ -447,14 +506,24 @@ static int write_image(struct ckpt_msg *m, void *uc)
 	wire_put_u64(&w, ckpt_scr->mem_bytes);
 	if (ckpt_sec_end(&w) < 0)
 		goto fail_io;
+	if (out.servers) {
+		if (finish_servers(m) < 0)
+			return -1;
+		return 0;
+	}
 	if (finish_output(m) < 0)
 		goto fail;
 	return 0;
 fail_io:
 	cm_str(m, "cannot write the image ");
-	cm_str(m, ckpt_scr->path);
+	cm_str(m, out.servers ? "to the servers" : ckpt_scr->path);
 	cm_err(m, out.err ? out.err : -ENOSPC);
 fail:
+	if (out.servers) {
+		why_servers(m);
+		ckpt_srv_abort();
+		return -1;
+	}
 	if (out.fd >= 0)
 		rs_close(out.fd);
 	rs_call1(SYS_unlink, ckpt_scr->path);
@@ -479,6 +548,94 @@ static void discard_own_signals(uint64_t before)
 		}
 }
 
+/* ---- the status file ------------------------------------------------------------------------ */
+
+static void cm_seconds(struct ckpt_msg *m, double v)
+{
+	long long t = (long long)(v * 1000 + 0.5);
+
+	cm_dec(m, t / 1000);
+	cm_str(m, ".");
+	cm_str(m, t % 1000 < 10 ? "00" : t % 1000 < 100 ? "0" : "");
+	cm_dec(m, t % 1000);
+}
+
+/* Start a status line in l: "result=R pid=P job=J gen=G seconds=S". */
+static void status_begin(struct ckpt_msg *l, const char *result, double t0)
+{
+	l->len = 0;
+	cm_str(l, "result=");
+	cm_str(l, result);
+	cm_str(l, " pid=");
+	cm_dec(l, rs_getpid());
+	cm_str(l, " job=");
+	cm_str(l, job_name);
+	cm_str(l, " gen=");
+	cm_dec(l, out.servers ? (long long)ckpt_srv_gen() : 0);
+	cm_str(l, " seconds=");
+	cm_seconds(l, now_s() - t0);
+}
+
+/* RUNDIR/JOB.status := l, atomically. Best effort: a checkpoint does not
+ * fail because nobody can be told about it. */
+static void status_write(struct ckpt_msg *l)
+{
+	size_t n = strlen(status_path);
+	long fd;
+
+	if (!n || n + 5 > sizeof(ckpt_scr->path))
+		return;
+	l->buf[l->len++] = '\n';
+	memcpy(ckpt_scr->path2, status_path, status_dirlen);
+	ckpt_scr->path2[status_dirlen] = 0;
+	rs_call2(SYS_mkdir, ckpt_scr->path2, 0700);
+	memcpy(ckpt_scr->path, status_path, n);
+	memcpy(ckpt_scr->path + n, ".tmp", 5);
+	fd = rs_openat(AT_FDCWD, ckpt_scr->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return;
+	if (rs_write((int)fd, l->buf, l->len) == (long)l->len) {
+		rs_close((int)fd);
+		rs_call2(SYS_rename, ckpt_scr->path, status_path);
+	} else {
+		rs_close((int)fd);
+		rs_call1(SYS_unlink, ckpt_scr->path);
+	}
+}
+
+static void status_ok(double t0)
+{
+	struct ckpt_msg l;
+
+	status_begin(&l, "ok", t0);
+	cm_str(&l, " image=");
+	cm_dec(&l, (long long)out.total);
+	cm_str(&l, " memory=");
+	cm_dec(&l, (long long)ckpt_scr->mem_bytes);
+	cm_str(&l, " saved=");
+	cm_dec(&l, (long long)(ckpt_scr->saved_pages * (uint64_t)ckpt_pagesize));
+	cm_str(&l, " servers=");
+	cm_dec(&l, out.servers ? ckpt_srv_count() : 0);
+	if (out.servers) {
+		cm_str(&l, " files=");
+		cm_dec(&l, (long long)out.file_size);
+	}
+	status_write(&l);
+}
+
+/* m holds "ckptshim: " + the reason. */
+static void status_failed(const struct ckpt_msg *m, double t0)
+{
+	struct ckpt_msg l;
+	size_t skip = sizeof(LOG_PREFIX) - 1;
+
+	status_begin(&l, "failed", t0);
+	cm_str(&l, " error=");
+	for (size_t i = skip; i < m->len; i++) /* one line */
+		cm_strn(&l, m->buf[i] == '\n' ? " " : m->buf + i, 1);
+	status_write(&l);
+}
+
 /* Runs on the scratch stack; uc is the handler's ucontext. */
 static void capture(void *uc)
 {
@@ -488,9 +645,9 @@ static void capture(void *uc)
 	int rc;
 
 	cm_begin(&m, "");
-	if (!image_path[0]) {
-		cm_str(&m, "no destination: set CKPT_IMAGE_FILE (checkpoints to the servers are not"
-			   " implemented yet)");
+	if (!image_path[0] && !shim_conns) {
+		cm_str(&m, "no destination: CKPT_MOUNTS names no server and CKPT_IMAGE_FILE is not set"
+			   " (run the program under ckpt-run, which provides a server)");
 		goto refuse;
 	}
 	if (!ckpt_hole) {
@@ -514,15 +671,27 @@ static void capture(void *uc)
 	if (rc < 0) {
 		struct ckpt_msg t;
 
+		status_failed(&m, t0);
 		cm_begin(&t, "checkpoint failed: ");
 		cm_strn(&t, m.buf + sizeof(LOG_PREFIX) - 1, m.len - (sizeof(LOG_PREFIX) - 1));
 		cm_str(&t, "; the program continues");
 		cm_flush(&t);
 		return;
 	}
-	cm_begin(&m, "checkpoint written to ");
-	cm_str(&m, image_path);
-	cm_str(&m, ": ");
+	status_ok(t0);
+	if (out.servers) {
+		cm_begin(&m, "checkpoint: job ");
+		cm_str(&m, job_name);
+		cm_str(&m, " generation ");
+		cm_dec(&m, (long long)ckpt_srv_gen());
+		cm_str(&m, " on ");
+		cm_dec(&m, ckpt_srv_count());
+		cm_str(&m, ckpt_srv_count() == 1 ? " server: " : " servers: ");
+	} else {
+		cm_begin(&m, "checkpoint written to ");
+		cm_str(&m, image_path);
+		cm_str(&m, ": ");
+	}
 	cm_fixed1(&m, (double)out.total / 1048576.0);
 	cm_str(&m, " MiB image, ");
 	cm_fixed1(&m, (double)ckpt_scr->saved_pages * (double)ckpt_pagesize / 1048576.0);
@@ -534,6 +703,7 @@ static void capture(void *uc)
 	cm_flush(&m);
 	return;
 refuse:
+	status_failed(&m, t0);
 	ckpt_refuse(&m);
 }
 
@@ -732,6 +902,48 @@ static void reserve_hole(void)
 	shim_debug("no restore hole could be reserved; checkpoints will be refused");
 }
 
+/* The job name (CKPT_JOB, else PROGRAM-PID, exported) and the status file. */
+static void init_job(void)
+{
+	const char *s = getenv("CKPT_JOB"), *dir = getenv("CKPT_RUN_DIR"), *x = getenv("XDG_RUNTIME_DIR");
+	int n;
+
+	if (s && *s) {
+		size_t k = strlen(s);
+
+		if (k > WIRE_MAX_JOB)
+			k = WIRE_MAX_JOB;
+		memcpy(job_name, s, k);
+		job_name[k] = 0;
+	} else {
+		const char *prog = program_invocation_short_name;
+		size_t k = 0;
+
+		for (; prog && prog[k] && k < 64; k++) {
+			char ch = prog[k];
+			bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+				  ch == '-' || ch == '_' || (ch == '.' && k);
+
+			job_name[k] = ok ? ch : '_';
+		}
+		snprintf(job_name + k, sizeof(job_name) - k, "%s-%d", k ? "" : "job", (int)getpid());
+		setenv("CKPT_JOB", job_name, 1);
+	}
+	if (wire_job_check(job_name, (uint32_t)strlen(job_name)))
+		return; /* the servers will refuse it and say why */
+	if (dir && *dir)
+		n = snprintf(status_path, sizeof(status_path), "%s", dir);
+	else
+		n = snprintf(status_path, sizeof(status_path), "%s/ckpt-%u", x && *x == '/' ? x : "/tmp",
+			     (unsigned)getuid());
+	if (n < 0 || (size_t)n + WIRE_MAX_JOB + 16 >= sizeof(status_path)) {
+		status_path[0] = 0;
+		return;
+	}
+	status_dirlen = (size_t)n;
+	snprintf(status_path + n, sizeof(status_path) - (size_t)n, "/%s.status", job_name);
+}
+
 void ckpt_init(void)
 {
 	const char *s = getenv("CKPT_SIGNAL");
@@ -766,6 +978,7 @@ void ckpt_init(void)
 		else
 			memcpy(image_path + c, s, n + 1);
 	}
+	init_job();
 	reserve_hole();
 	ckpt_sig = sig;
 	if (ckpt_sig_take(sig, handler) < 0) {

@@ -56,6 +56,19 @@ void cm_begin(struct ckpt_msg *m, const char *s);
  * continues" (WHY already in m after cm_begin(m, "")). */
 void ckpt_refuse(struct ckpt_msg *m);
 
+/* ---- the image to the servers (ckpt_send.c) ----------------------------------------- */
+/* Connect to every server, pick the generation. 0, or -1 with m filled. */
+int ckpt_srv_begin(struct ckpt_msg *m);
+/* n more image bytes to every server (CKPT_PREPARE). 0, or -1 with m filled
+ * (then call ckpt_srv_abort). */
+int ckpt_srv_emit(struct ckpt_msg *m, const uint8_t *p, size_t n);
+/* CKPT_DONE everywhere, then COMMIT, or ABORT on any failure. 0 with the
+ * joint files' total size, or -1 with m filled. */
+int ckpt_srv_finish(struct ckpt_msg *m, uint64_t total, uint64_t xxh, uint64_t *file_size);
+void ckpt_srv_abort(void);
+uint64_t ckpt_srv_gen(void);
+unsigned int ckpt_srv_count(void);
+
 /* ---- the output stream (ckpt.c) ------------------------------------------------------ */
 /* Room for n more bytes in the output buffer (flushing it to the sink if
  * needed); NULL if n can never fit or the sink failed. */

@@ -10,11 +10,13 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -99,6 +101,45 @@ static void set_timeouts(int fd)
 	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
 }
 
+static int dial_one(const struct sockaddr *sa, socklen_t len)
+{
+	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1, err;
+
+	if (fd < 0)
+		return -1;
+	set_timeouts(fd);
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(fd, sa, len) == 0)
+		return fd;
+	err = errno;
+	real_close(fd);
+	errno = err;
+	return -1;
+}
+
+/* host and port as numbers; EAFNOSUPPORT if host is a name. */
+static int dial_numeric(const char *host, const char *port)
+{
+	struct sockaddr_in a4 = {.sin_family = AF_INET};
+	struct sockaddr_in6 a6 = {.sin6_family = AF_INET6};
+	unsigned long p = 0;
+	const char *c = port;
+
+	for (; *c >= '0' && *c <= '9' && p <= 65535; c++)
+		p = p * 10 + (unsigned long)(*c - '0');
+	if (*c || c == port || p > 65535)
+		return errno = EAFNOSUPPORT, -1;
+	if (inet_pton(AF_INET, host, &a4.sin_addr) == 1) {
+		a4.sin_port = htons((uint16_t)p);
+		return dial_one((struct sockaddr *)&a4, sizeof(a4));
+	}
+	if (inet_pton(AF_INET6, host, &a6.sin6_addr) == 1) {
+		a6.sin6_port = htons((uint16_t)p);
+		return dial_one((struct sockaddr *)&a6, sizeof(a6));
+	}
+	return errno = EAFNOSUPPORT, -1;
+}
+
 /* Open the socket for addr; -1 with errno. */
 static int dial(const char *addr)
 {
@@ -143,6 +184,11 @@ static int dial(const char *addr)
 			return errno = ENAMETOOLONG, -1;
 		memcpy(host, hp, hl);
 		host[hl] = 0;
+		/* A numeric address needs no resolver: a checkpoint may have to
+		 * connect from a signal handler, where getaddrinfo is unsafe. */
+		fd = dial_numeric(host, colon + 1);
+		if (fd >= 0 || errno != EAFNOSUPPORT)
+			return fd;
 		if (getaddrinfo(host, colon + 1, &hints, &res) != 0)
 			return errno = EHOSTUNREACH, -1;
 		for (ai = res; ai; ai = ai->ai_next) {
@@ -325,11 +371,14 @@ int shim_conn_ready(struct shim_conn *c)
 		return 0;
 	if (c->fd >= 0) /* inherited from a parent: not ours to use */
 		c->fd = -1;
-	if (!c->buf) {
-		c->bufcap = WIRE_MAX_FRAME;
-		c->buf = malloc(c->bufcap);
-		if (!c->buf)
+	if (!c->buf) { /* mmap, not malloc: this may run in the checkpoint handler */
+		void *b = mmap(NULL, WIRE_MAX_FRAME, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+		if (b == MAP_FAILED)
 			return errno = ENOMEM, -1;
+		c->buf = b;
+		c->bufcap = WIRE_MAX_FRAME;
 	}
 	fd = dial(c->addr);
 	if (fd < 0) {
@@ -647,4 +696,51 @@ int shim_rpc(struct shim_conn *c, void *req, size_t reqlen, const void *extra, s
 	if (replen)
 		*replen = body;
 	return 0;
+}
+
+/* ---- frames for the checkpoint stream (ckpt_send.c) ------------------------------------ */
+
+int shim_conn_send(struct shim_conn *c, void *frame, size_t len, const void *extra, size_t extralen,
+		   uint64_t *id)
+{
+	struct iovec iov[2] = {{frame, len}, {(void *)extra, extralen}};
+
+	if (c->fd < 0 || c->pid != shim_pid)
+		return errno = EIO, -1;
+	arm(c);
+	*id = c->next_id++;
+	put_id(frame, *id);
+	if (send_all(c, iov, extralen ? 2 : 1) < 0)
+		return transport_fail(c, "sending", errno);
+	return 0;
+}
+
+int shim_conn_reply(struct shim_conn *c, uint64_t id, uint16_t type, const uint8_t **rep,
+		    size_t *replen, struct wire_str *msg)
+{
+	struct wire_hdr h;
+	struct wire_error e;
+	size_t body;
+
+	if (c->fd < 0 || c->pid != shim_pid)
+		return errno = EIO, -1;
+	arm(c);
+	if (read_reply_hdr(c, id, type, &h) < 0)
+		return -1;
+	body = h.length - WIRE_HDR_SIZE;
+	if (recv_all(c, c->buf, body) < 0)
+		return transport_fail(c, "reading a reply", errno);
+	if (!(h.flags & WIRE_F_ERROR)) {
+		*rep = c->buf;
+		*replen = body;
+		return 0;
+	}
+	if (wire_dec_error(c->buf, body, &e) < 0) {
+		errno = EIO;
+		*msg = (struct wire_str){"malformed error reply", 21};
+		return 1;
+	}
+	errno = wire_errno_to_host(e.err);
+	*msg = e.msg;
+	return 1;
 }

@@ -190,6 +190,16 @@ int shim_conn_drain(struct shim_conn *c);
 /* Forget ofd in the in-flight window (it is being freed). Lock held. */
 void shim_conn_forget(struct shim_ofd *ofd);
 
+/* The checkpoint stream's primitives: send a complete frame (+ extra bytes
+ * after it) with a fresh id (*id), without waiting for its reply; 0 or -1
+ * (EIO, connection dropped). Then receive the reply to id: 0 with the
+ * payload in rep/replen (inside c->buf), 1 for an error reply (errno set,
+ * the server's message in msg), -1 on a transport failure. */
+int shim_conn_send(struct shim_conn *c, void *frame, size_t len, const void *extra, size_t extralen,
+		   uint64_t *id);
+int shim_conn_reply(struct shim_conn *c, uint64_t id, uint16_t type, const uint8_t **rep,
+		    size_t *replen, struct wire_str *msg);
+
 /* Scratch buffer for building requests (WIRE_MAX_PATH*2 + 1 KiB). Lock held. */
 extern uint8_t shim_reqbuf[];
 #define SHIM_REQBUF_SIZE (2 * WIRE_MAX_PATH + 1024)
