@@ -312,6 +312,33 @@ fi
 out=$("$RESTORE" "$T/nonexistent.img" 2>&1)
 rc=$?
 if [ "$rc" = 1 ]; then pass "a missing image: $out"; else fail "missing image: exit $rc"; fi
+# An image from another architecture, or from a kernel whose vDSO differs, is
+# refused before anything is unmapped. The INFO arch string is rewritten in
+# place ("x86_64" -> "s390x!"), and the recorded vDSO checksum is changed, with
+# --no-verify so that the refusal comes from the check itself, not from the
+# image's checksums.
+"$PY" - "$img" "$T/arch.img" "$T/kernel.img" <<'EOF'
+import sys
+b = open(sys.argv[1], "rb").read()
+i = b.index(b"\x00\x06x86_64")
+open(sys.argv[2], "wb").write(b[:i + 2] + b"s390x!" + b[i + 8:])
+j = b.index(b"\x00\x06[vdso]") + 8 + 16
+open(sys.argv[3], "wb").write(b[:j] + bytes(x ^ 0xff for x in b[j:j + 8]) + b[j + 8:])
+EOF
+out=$("$RESTORE" --no-verify "$T/arch.img" 2>&1)
+rc=$?
+if [ "$rc" = 1 ] && grep -q 'checkpointed on s390x!; this is x86_64' <<<"$out"; then
+	pass "an image from another architecture is refused: $out"
+else
+	fail "other architecture: exit $rc: $out"
+fi
+out=$("$RESTORE" --no-verify "$T/kernel.img" 2>&1)
+rc=$?
+if [ "$rc" = 1 ] && grep -q 'vDSO of this kernel differs.*restore on that kernel' <<<"$out"; then
+	pass "an image from a kernel with another vDSO is refused: $out"
+else
+	fail "other kernel: exit $rc: $out"
+fi
 
 # ---- measurements: 256 MiB, half random, half text -------------------------------------------------
 start mem256 "$P/ckpt_mem" 256
