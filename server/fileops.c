@@ -13,6 +13,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
@@ -488,6 +489,128 @@ static int op_pwrite(struct srv_session *s, const struct wire_hdr *h, const uint
 	} else {
 		r.end = m.offset + done;
 	}
+	return reply_len(s, h, wire_enc_pwrite_reply(s->out, s->out_cap, h->id, &r));
+}
+
+/* ---- PWRITE straight from the socket ------------------------------------------------- */
+
+/* Read and drop n bytes of the request stream (the rest of a PWRITE whose
+ * data cannot be written). 0, or -1 when the connection is gone. */
+static int discard_input(struct srv_session *s, size_t n)
+{
+	uint8_t junk[16384];
+
+	while (n) {
+		ssize_t k = recv(s->fd, junk, n < sizeof(junk) ? n : sizeof(junk), 0);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return -1;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+/* Empty the pipe (its bytes could not be written). */
+static int drain_pipe(struct srv_session *s, size_t n)
+{
+	uint8_t junk[16384];
+
+	while (n) {
+		ssize_t k = read(s->pipe[0], junk, n < sizeof(junk) ? n : sizeof(junk));
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return -1;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+int srv_pwrite_stream(struct srv_session *s, const struct wire_hdr *h, const struct wire_pwrite *m,
+		      size_t rest)
+{
+	struct wire_pwrite_reply r;
+	struct srv_handle *hd = get_handle(s, m->handle);
+	const uint8_t *p = m->data.p;
+	size_t have = m->data.len - rest, done = 0;
+	int err = 0, rc;
+
+	if (!hd) {
+		if (discard_input(s, rest) < 0)
+			return SRV_STREAM_LOST;
+		return reply_err(s, h, EBADF, NULL);
+	}
+	rc = set_append(hd, 0);
+	if (rc >= 0) {
+		/* the undo records are durable before the overwrite can reach the disk */
+		srv_undo_begin(s);
+		rc = srv_undo_write(s, hd->fd, m->offset, m->data.len, 0);
+		if (rc < 0)
+			srv_undo_end(s);
+	}
+	if (rc < 0) {
+		if (discard_input(s, rest) < 0)
+			return SRV_STREAM_LOST;
+		return reply_errno(s, h, -rc, hd->path);
+	}
+	/* the bytes that arrived with the header */
+	while (done < have) {
+		ssize_t n = pwrite(hd->fd, p + done, have - done, (off_t)(m->offset + done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			err = n < 0 ? errno : EIO;
+			break;
+		}
+		done += (size_t)n;
+	}
+	/* the rest: socket -> pipe -> file, the data never copied to us */
+	while (!err && rest) {
+		ssize_t in = splice(s->fd, NULL, s->pipe[1], NULL, rest < s->pipe_cap ? rest : s->pipe_cap,
+				    SPLICE_F_MOVE | SPLICE_F_MORE);
+		size_t left;
+
+		if (in < 0 && errno == EINTR)
+			continue;
+		if (in <= 0) {
+			srv_undo_end(s);
+			return SRV_STREAM_LOST;
+		}
+		rest -= (size_t)in;
+		left = (size_t)in;
+		while (left) {
+			loff_t off = (loff_t)(m->offset + done);
+			ssize_t n = splice(s->pipe[0], NULL, hd->fd, &off, left, SPLICE_F_MOVE);
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0) {
+				err = n < 0 ? errno : EIO;
+				if (drain_pipe(s, left) < 0) {
+					srv_undo_end(s);
+					return SRV_STREAM_LOST;
+				}
+				break;
+			}
+			left -= (size_t)n;
+			done += (size_t)n;
+		}
+	}
+	srv_undo_end(s);
+	/* Start the write-back of a big write now rather than at the fsync
+	 * that usually follows: the disk works while the next block travels. */
+	if (done)
+		sync_file_range(hd->fd, (off_t)m->offset, (off_t)done, SYNC_FILE_RANGE_WRITE);
+	if (rest && discard_input(s, rest) < 0)
+		return SRV_STREAM_LOST;
+	if (err && !done)
+		return reply_errno(s, h, err, hd->path);
+	r.written = (uint32_t)done; /* a short write, as write(2) reports it */
+	r.end = m->offset + done;
 	return reply_len(s, h, wire_enc_pwrite_reply(s->out, s->out_cap, h->id, &r));
 }
 

@@ -405,6 +405,38 @@ static void report_close(void *ctx, const struct srv_handle *h, const char *op, 
 			srv_strerror(err, eb, sizeof(eb)));
 }
 
+/* A PWRITE at least this big is written from the socket to the file by
+ * splice when it can be (not appending, a pipe available). */
+#define STREAM_MIN (256u * 1024u)
+#define STREAM_NOT 1 /* pwrite_streamed: take the ordinary path */
+
+/* The PWRITE whose header h was decoded, with its fixed fields buffered:
+ * served by srv_pwrite_stream when it is well formed, not an append, and a
+ * pipe exists; STREAM_NOT otherwise (a malformed one is then refused by the
+ * ordinary decoder). */
+static int pwrite_streamed(struct srv_session *s, const struct wire_hdr *h)
+{
+	struct wire_pwrite m;
+	struct wire_rd r;
+	size_t body = h->length - WIRE_PWRITE_HDR, have;
+
+	wire_rd_init(&r, s->in + s->in_start + WIRE_HDR_SIZE, WIRE_PWRITE_HDR - WIRE_HDR_SIZE);
+	m.handle = wire_get_u64(&r);
+	m.offset = wire_get_u64(&r);
+	m.flags = wire_get_u32(&r);
+	m.data.len = wire_get_u32(&r);
+	if (r.err || m.flags != 0 || m.data.len != body || m.data.len > WIRE_MAX_DATA ||
+	    m.offset > (uint64_t)INT64_MAX || srv_session_pipe(s, 1u << 20) < 0)
+		return STREAM_NOT;
+	s->in_start += WIRE_PWRITE_HDR;
+	have = s->in_end - s->in_start;
+	if (have > body)
+		have = body;
+	m.data.p = s->in + s->in_start;
+	s->in_start += have;
+	return srv_pwrite_stream(s, h, &m, body - have);
+}
+
 /* Serve frames until the end. Returns 0 for an orderly end, -1 otherwise;
  * *why says why for the log. */
 static int serve(struct srv_session *s, const char **why)
@@ -442,14 +474,28 @@ static int serve(struct srv_session *s, const char **why)
 			*why = "malformed frame";
 			return -1;
 		}
+		s->out_len = 0;
+		s->last_err = 0;
+		plen = h.length - WIRE_HDR_SIZE;
+		if (s->hello_done && h.type == WIRE_PWRITE && h.length >= STREAM_MIN) {
+			r = in_fill(s, WIRE_PWRITE_HDR);
+			if (r <= 0)
+				goto input_ended;
+			rc = pwrite_streamed(s, &h);
+			if (rc == SRV_STREAM_LOST) {
+				srv_session_log(s, SRV_LOG_INFO, "connection lost in the middle of a PWRITE: %s",
+						srv_errname(errno));
+				*why = "connection lost";
+				return -1;
+			}
+			if (rc != STREAM_NOT)
+				goto served;
+		}
 		r = in_fill(s, h.length);
 		if (r <= 0)
 			goto input_ended;
 		payload = s->in + s->in_start + WIRE_HDR_SIZE;
-		plen = h.length - WIRE_HDR_SIZE;
 		s->in_start += h.length; /* the payload stays put until the next in_fill */
-		s->out_len = 0;
-		s->last_err = 0;
 
 		if (!s->hello_done) {
 			rc = do_hello(s, &h, payload, plen);
@@ -464,6 +510,7 @@ static int serve(struct srv_session *s, const char **why)
 		} else {
 			rc = srv_fileop(s, &h, payload, plen);
 		}
+served:
 		if (rc < 0) {
 			srv_session_log(s, SRV_LOG_WARN,
 					"malformed %s request #%" PRIu64 " (%zu payload bytes): %s; closing",

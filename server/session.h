@@ -101,6 +101,17 @@ void srv_session_reply_error(struct srv_session *s, const struct wire_hdr *h, in
  * payload (frame minus header). */
 int srv_fileop(struct srv_session *s, const struct wire_hdr *h, const uint8_t *p, size_t len);
 
+/* A non-appending PWRITE whose data is still mostly in the socket: the
+ * fixed fields are decoded into m, whose data holds the m->data.len - rest
+ * bytes already received; the other rest bytes are read from the socket
+ * straight into the file (splice through s->pipe, which holds pipe_cap
+ * bytes and is empty). Like srv_fileop, or SRV_STREAM_LOST if the
+ * connection failed in the middle. */
+#define SRV_STREAM_LOST (-1000)
+struct wire_pwrite;
+int srv_pwrite_stream(struct srv_session *s, const struct wire_hdr *h, const struct wire_pwrite *m,
+		      size_t rest);
+
 /* ---- registry (used by main) ---- */
 
 /* Set up the registry: an eventfd main polls, readable when a session ended

@@ -632,6 +632,46 @@ Test(ckpt, streamed_image_of_unknown_size)
 	cli_free(c);
 }
 
+/* A big overwrite goes from the socket straight into the file; its old bytes
+ * must still be journaled first. */
+Test(ckpt, big_streamed_overwrite_is_undone)
+{
+	struct cli *c = cli_job("bigw");
+	size_t n = 3u << 20, size = 5u << 20;
+	uint8_t *orig = malloc(size), *neu = malloc(n), img[32] = { 3 };
+	char path[160];
+	uint64_t h;
+	FILE *f;
+
+	cr_assert(orig && neu);
+	for (size_t i = 0; i < size; i++)
+		orig[i] = (uint8_t)(i * 40503u >> 7);
+	memset(neu, 0xa5, n);
+	snprintf(path, sizeof(path), "%s/data", rootp);
+	f = fopen(path, "w");
+	cr_assert(f && fwrite(orig, 1, size, f) == size && fclose(f) == 0);
+	cr_assert_eq(c_open(c, "data", WIRE_O_RDWR, 0, &h), 0);
+	cr_assert_eq(c_checkpoint(c, 1, img, sizeof(img)), 0);
+	cr_assert_eq(c_pwrite(c, h, 12345, 0, neu, n), 0);
+	cr_assert_eq(c_pwrite(c, h, size - 100, 0, neu, n), 0); /* and grows it */
+	cr_assert_eq(c_close(c, h), 0);
+	cr_assert_eq(c_rollback(c, 1, NULL), 0);
+	f = fopen(path, "r");
+	cr_assert(f);
+	{
+		uint8_t *back = malloc(size + 1);
+		size_t got = fread(back, 1, size + 1, f);
+
+		cr_expect_eq(got, size);
+		cr_expect(memcmp(back, orig, size) == 0, "the file is as at the checkpoint");
+		free(back);
+	}
+	fclose(f);
+	free(orig);
+	free(neu);
+	cli_free(c);
+}
+
 Test(ckpt, job_list_names_every_job_with_a_store)
 {
 	struct cli *a = cli_job("first"), *b = cli_job("second.job"), *n = cli_job("");

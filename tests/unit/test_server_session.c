@@ -460,6 +460,59 @@ Test(session, big_blocks_round_trip)
 	cli_free(c);
 }
 
+/* Big PWRITEs are written from the socket into the file (splice): a refused
+ * one must still consume its data, and frames sent back to back must stay
+ * in step. */
+Test(session, big_writes_streamed_from_the_socket)
+{
+	struct cli *c = connect_hello();
+	struct wire_pwrite_reply wr;
+	struct wire_blob d;
+	uint32_t n = 3u << 20;
+	uint8_t *buf = malloc(n), *two = malloc(2 * (WIRE_PWRITE_HDR + (size_t)n));
+	uint64_t h, ro;
+	size_t len = 0;
+
+	cr_assert(buf && two);
+	for (uint32_t i = 0; i < n; i++)
+		buf[i] = (uint8_t)(i * 2246822519u >> 24);
+	root_file("ro", "read only");
+	cr_assert_eq(c_open(c, "big", WIRE_O_RDWR | WIRE_O_CREAT, 0600, &h, NULL), 0);
+	cr_assert_eq(c_open(c, "ro", WIRE_O_RDONLY, 0, &ro, NULL), 0);
+	/* an unknown handle, then a read-only one: errors, the stream intact */
+	cr_expect_eq(c_pwrite(c, 999999, 0, 0, buf, n, &wr), EBADF);
+	cr_expect_eq(c_ping(c), 0);
+	cr_expect_eq(c_pwrite(c, ro, 0, 0, buf, n, &wr), EBADF);
+	cr_expect_eq(c_ping(c), 0);
+	/* two big writes in one send: the second's header arrives with the
+	 * first's data */
+	for (int k = 0; k < 2; k++) {
+		struct wire_pwrite m = { h, (uint64_t)k * n + 5, 0, { buf, n } };
+
+		wire_enc_pwrite_hdr(two + len, 500 + (uint64_t)k, &m);
+		len += WIRE_PWRITE_HDR;
+		memcpy(two + len, buf, n);
+		len += n;
+	}
+	send_bytes(c, two, len);
+	for (int k = 0; k < 2; k++) {
+		cr_assert(recv_reply(c));
+		cr_expect_eq(c->rh.id, 500 + (uint64_t)k);
+		cr_assert_eq(wire_dec_pwrite_reply(c->pl, c->plen, &wr), 0);
+		cr_expect_eq(wr.written, n);
+		cr_expect_eq(wr.end, (uint64_t)(k + 1) * n + 5);
+	}
+	for (int k = 0; k < 2; k++) {
+		cr_assert_eq(c_pread(c, h, (uint64_t)k * n + 5, n, &d), 0);
+		cr_expect_eq(d.len, n);
+		cr_expect(memcmp(d.p, buf, n) == 0, "block %d", k);
+	}
+	cr_expect_eq(c_ping(c), 0);
+	free(buf);
+	free(two);
+	cli_free(c);
+}
+
 Test(session, reads_are_capped_by_the_frame_limit)
 {
 	struct wire_blob d;
