@@ -50,6 +50,7 @@ struct srv_store {
 	dev_t hide_dev;	   /* the directory holding it, and its entry name */
 	ino_t hide_ino;
 	char hide_name[256];
+	unsigned keep;	/* committed generations kept per job (--keep-generations, >= 1) */
 	pthread_mutex_t lock; /* the job list */
 	struct srv_job *jobs;
 };

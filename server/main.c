@@ -42,6 +42,7 @@ struct opts {
 	unsigned long max_sessions, max_open, max_frame;
 	const char *ready_file;
 	const char *state_dir;
+	unsigned long keep;
 };
 
 static void usage(FILE *f)
@@ -57,6 +58,9 @@ static void usage(FILE *f)
 		"                        (without it checkpoints are refused; inside ROOT it\n"
 		"                        is hidden from clients;\n"
 		"                        created mode 0700)\n"
+		"  --keep-generations N  committed checkpoints kept per job (default 2: the\n"
+		"                        newest and the one before, for a restart when the\n"
+		"                        newest is found damaged)\n"
 		"  --ready-file PATH     once listening, write PATH atomically, one line per\n"
 		"                        listener with its real address (tcp:127.0.0.1:40123)\n"
 		"  --log-level LEVEL     error, warn, info (default) or debug\n"
@@ -110,7 +114,7 @@ static unsigned long parse_num(const char *opt, const char *s, unsigned long min
 
 static void parse_args(int argc, char **argv, struct opts *o)
 {
-	enum { O_ROOT = 256, O_LISTEN, O_LOG, O_SESS, O_OPEN, O_FRAME, O_READY, O_STATE, O_HELP,
+	enum { O_ROOT = 256, O_LISTEN, O_LOG, O_SESS, O_OPEN, O_FRAME, O_READY, O_STATE, O_KEEP, O_HELP,
 	       O_VER };
 	static const struct option longopts[] = {
 		{ "root", required_argument, NULL, O_ROOT },
@@ -121,6 +125,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		{ "max-frame", required_argument, NULL, O_FRAME },
 		{ "ready-file", required_argument, NULL, O_READY },
 		{ "state-dir", required_argument, NULL, O_STATE },
+		{ "keep-generations", required_argument, NULL, O_KEEP },
 		{ "help", no_argument, NULL, O_HELP },
 		{ "version", no_argument, NULL, O_VER },
 		{ NULL, 0, NULL, 0 },
@@ -132,6 +137,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 	o->max_sessions = DEFAULT_MAX_SESSIONS;
 	o->max_open = DEFAULT_MAX_OPEN;
 	o->max_frame = WIRE_MAX_FRAME;
+	o->keep = 2;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
 		switch (c) {
@@ -162,6 +168,9 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case O_STATE:
 			o->state_dir = optarg;
+			break;
+		case O_KEEP:
+			o->keep = parse_num("--keep-generations", optarg, 1, 1000, 0);
 			break;
 		case O_HELP:
 			usage(stdout);
@@ -378,10 +387,11 @@ int main(int argc, char **argv)
 	} else if (srv_store_open(&store, o.state_dir, root, err, sizeof(err)) < 0) {
 		srv_error("%s", err);
 		return 1;
-	} else if (srv_store_hidden(store)) {
-		srv_info("checkpoint store %s (inside the export: hidden from clients)", o.state_dir);
 	} else {
-		srv_info("checkpoint store %s", o.state_dir);
+		store->keep = (unsigned)o.keep;
+		srv_info("checkpoint store %s%s; %u committed generations kept per job", o.state_dir,
+			 srv_store_hidden(store) ? " (inside the export: hidden from clients)" : "",
+			 store->keep);
 	}
 
 	for (n = 0; n < o.nlisten; n++) {

@@ -214,6 +214,8 @@ int srv_store_open(struct srv_store **out, const char *state_dir, int root_fd, c
 	struct dirent *e;
 
 	*out = NULL;
+	if (st)
+		st->keep = 2;
 	if (!st) {
 		snprintf(err, errcap, "out of memory");
 		return -1;
@@ -999,7 +1001,14 @@ static int op_commit(struct srv_session *s, struct srv_job *j, const struct wire
 		return reply_err(s, h, -rc, "cannot record the commit: %s", strerror(-rc));
 	ge->state = WIRE_GEN_COMMITTED;
 	j->committed = m.gen;
-	drop_below(j, m.gen);
+	/* Keep the st->keep newest generations up to this one, so that a
+	 * joint file found corrupt at restart still leaves an older one. */
+	{
+		size_t i = (size_t)(ge - j->gens), keep = j->store->keep ? j->store->keep : 1;
+
+		if (i + 1 >= keep)
+			drop_below(j, j->gens[i + 1 - keep].gen);
+	}
 	return reply_len(s, h, wire_enc_empty(s->out, s->out_cap, h->type, WIRE_F_REPLY, h->id));
 }
 

@@ -485,7 +485,9 @@ Test(ckpt, prepare_done_query_image_read_commit)
 	cr_assert_eq(c_gen(c, WIRE_CKPT_COMMIT, 1), 0);
 	cr_assert_eq(c_query(c, v, 4), 1);
 	cr_expect_eq(v[0].state, WIRE_GEN_COMMITTED);
-	/* a second generation, then commit: the first goes */
+	/* a second generation, then commit: with one generation kept, the
+	 * first goes (two are kept by default: commit_keeps_the_previous_...) */
+	cfg.store->keep = 1;
 	cr_assert_eq(c_checkpoint(c, 2, img, 1000), 0);
 	cr_assert_eq(c_query(c, v, 4), 2);
 	cr_expect_eq(v[1].gen, 2);
@@ -669,6 +671,44 @@ Test(ckpt, big_streamed_overwrite_is_undone)
 	fclose(f);
 	free(orig);
 	free(neu);
+	cli_free(c);
+}
+
+/* Committing g keeps g and the one before it (by default), and a rollback
+ * to that older one still undoes everything since. */
+Test(ckpt, commit_keeps_the_previous_generation)
+{
+	struct cli *c = cli_job("keep");
+	struct wire_gen_info v[4];
+	uint8_t img[32] = { 5 };
+	char path[160], buf[16] = "";
+	uint64_t h;
+	FILE *f;
+
+	cr_assert_eq(c_open(c, "f", WIRE_O_RDWR | WIRE_O_CREAT, 0644, &h), 0);
+	for (uint64_t g = 1; g <= 3; g++) {
+		char b[2] = { (char)('0' + g), 0 };
+
+		cr_assert_eq(c_pwrite(c, h, 0, 0, b, 1), 0);
+		cr_assert_eq(c_checkpoint(c, g, img, sizeof(img)), 0);
+		cr_assert_eq(c_gen(c, WIRE_CKPT_COMMIT, g), 0);
+	}
+	cr_assert_eq(c_query(c, v, 4), 2);
+	cr_expect_eq(v[0].gen, 2);
+	cr_expect_eq(v[1].gen, 3);
+	cr_assert_eq(c_close(c, h), 0);
+	cr_assert_eq(c_rollback(c, 2, NULL), 0);
+	snprintf(path, sizeof(path), "%s/f", rootp);
+	f = fopen(path, "r");
+	cr_assert(f && fgets(buf, sizeof(buf), f));
+	fclose(f);
+	cr_expect_str_eq(buf, "2", "the file as at generation 2");
+	/* with one kept, a commit drops every older one */
+	cfg.store->keep = 1;
+	cr_assert_eq(c_checkpoint(c, 3, img, sizeof(img)), 0);
+	cr_assert_eq(c_gen(c, WIRE_CKPT_COMMIT, 3), 0);
+	cr_assert_eq(c_query(c, v, 4), 1);
+	cr_expect_eq(v[0].gen, 3);
 	cli_free(c);
 }
 
