@@ -33,6 +33,8 @@ endif
 LZ4_LIBS = $(shell $(PKG_CONFIG) --libs liblz4 2>/dev/null)
 # XXH64 checksums of checkpoint images and joint files (wire/ckptfile.c).
 XXH_LIBS = $(shell $(PKG_CONFIG) --libs libxxhash 2>/dev/null || echo -lxxhash)
+# The shim records a backtrace in each checkpoint image (preload/ckpt_bt.c).
+UNWIND_LIBS = $(shell $(PKG_CONFIG) --libs libunwind 2>/dev/null || echo -lunwind)
 CRIT_CFLAGS = $(shell $(PKG_CONFIG) --cflags criterion 2>/dev/null)
 CRIT_LIBS = $(shell $(PKG_CONFIG) --libs criterion 2>/dev/null || echo -lcriterion)
 
@@ -54,17 +56,21 @@ WIRE_OBJ := $(WIRE_SRC:%.c=$(BUILD)/obj/%.o)
 SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/obj/%.o)
 SHIM_OBJ := $(SHIM_SRC:%.c=$(BUILD)/shim/%.o) $(WIRE_SRC:%.c=$(BUILD)/shim/%.o)
 SERVER_LIB_OBJ := $(filter-out $(BUILD)/obj/server/main.o,$(SERVER_OBJ))
+# The ckpt tool (server/tool/): not part of the server; wire/ cursors only, any host.
+TOOL_SRC := $(wildcard server/tool/*.c)
+TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/obj/%.o)
+TOOL_LIB_OBJ := $(filter-out $(BUILD)/obj/server/tool/main.o,$(TOOL_OBJ))
 
 BIN := $(BUILD)/bin
 LIB := $(BUILD)/lib
 SHIM_SO := $(LIB)/libckptshim.so.1
-SCRIPTS := ckpt-run
+SCRIPTS := ckpt-run ckpt-restart ckpt-common.sh
 UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 PROG_BINS := $(PROG_SRC:tests/progs/%.c=$(BUILD)/progs/%)
 BENCH_BINS := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: all deps install check check-unit check-e2e demo bench clean
-all: $(BIN)/ckpt-server $(SHIM_SO) $(LIB)/libckptshim.so $(SCRIPTS:%=$(BIN)/%) $(BIN)/ckpt-restore
+all: $(BIN)/ckpt-server $(SHIM_SO) $(LIB)/libckptshim.so $(SCRIPTS:%=$(BIN)/%) $(BIN)/ckpt-restore $(BIN)/ckpt
 
 deps:
 	@scripts/install-deps --if-missing
@@ -83,6 +89,10 @@ $(BIN)/ckpt-server: $(SERVER_OBJ) $(WIRE_OBJ)
 	@mkdir -p $(@D)
 	$(CC) $(SAN_FLAGS) -o $@ $^ $(LDFLAGS) $(XXH_LIBS) -lpthread
 
+$(BIN)/ckpt: $(TOOL_OBJ) $(WIRE_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(SAN_FLAGS) -o $@ $^ $(LDFLAGS) $(XXH_LIBS)
+
 $(BUILD)/libckptshim.map: preload/real.def preload/gen-map.sh
 	@mkdir -p $(@D)
 	preload/gen-map.sh preload/real.def > $@
@@ -90,7 +100,7 @@ $(BUILD)/libckptshim.map: preload/real.def preload/gen-map.sh
 $(SHIM_SO): $(SHIM_OBJ) $(BUILD)/libckptshim.map
 	@mkdir -p $(@D)
 	$(CC) -shared -Wl,-soname,libckptshim.so.1 -Wl,--version-script=$(BUILD)/libckptshim.map \
-		-Wl,-z,now -Wl,-z,relro $(SHIM_SAN) -o $@ $(SHIM_OBJ) $(LDFLAGS) $(XXH_LIBS) $(LZ4_LIBS) -ldl -lpthread
+		-Wl,-z,now -Wl,-z,relro $(SHIM_SAN) -o $@ $(SHIM_OBJ) $(LDFLAGS) $(XXH_LIBS) $(LZ4_LIBS) $(UNWIND_LIBS) -ldl -lpthread
 
 $(LIB)/libckptshim.so: $(SHIM_SO)
 	ln -sf libckptshim.so.1 $@
@@ -120,6 +130,12 @@ $(BUILD)/tests/%: tests/unit/%.c $(WIRE_OBJ) $(SERVER_LIB_OBJ) | deps
 	$(CC) $(CFLAGS_ALL) $(SAN_FLAGS) $(CRIT_CFLAGS) -Iserver -o $@ $< $(WIRE_OBJ) $(SERVER_LIB_OBJ) \
 		$(CRIT_LIBS) $(XXH_LIBS) -lpthread
 
+# The tool's parsers, tested without its main.
+$(BUILD)/tests/test_tool: tests/unit/test_tool.c $(WIRE_OBJ) $(TOOL_LIB_OBJ) | deps
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) $(SAN_FLAGS) $(CRIT_CFLAGS) -Iserver/tool -Ipreload -o $@ $< $(WIRE_OBJ) $(TOOL_LIB_OBJ) \
+		$(CRIT_LIBS) $(XXH_LIBS)
+
 # The shim's pure parts are tested by including their source with stubs.
 $(BUILD)/tests/test_shim_%: tests/unit/test_shim_%.c preload/*.c preload/*.h $(WIRE_OBJ) | deps
 	@mkdir -p $(@D)
@@ -145,9 +161,49 @@ demo: all
 bench: all $(BENCH_BINS)
 	@BUILD=$(BUILD) bench/run
 
+# ---- cross builds and heterogeneous tests ---------------------------------------
+# make cross ARCH=s390x (or aarch64; without ARCH: both) builds a static
+# ckpt-server and ckpt with Debian's cross compiler into $(BUILD)/cross-ARCH/bin; xxhash
+# is used header-only there (XXH_INLINE_ALL), so no foreign libraries are needed.
+# make check-hetero runs the e2e suites with that server under qemu-user
+# (tests/hetero/run).
+CROSS_ARCHES := s390x aarch64
+CROSS_SEL := $(if $(filter command line,$(origin ARCH)),$(ARCH),$(CROSS_ARCHES))
+ifneq ($(filter cross check-hetero,$(MAKECMDGOALS)),)
+ifneq ($(filter-out $(CROSS_ARCHES),$(CROSS_SEL)),)
+$(error ARCH=$(ARCH): cross builds exist for $(CROSS_ARCHES))
+endif
+endif
+CROSS_SERVERS := $(CROSS_SEL:%=$(BUILD)/cross-%/bin/ckpt-server)
+CROSS_TOOLS := $(CROSS_SEL:%=$(BUILD)/cross-%/bin/ckpt)
+CFLAGS_CROSS = -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 $(OPT) $(WARN) -MMD -MP -Iwire \
+	-DCKPT_VERSION=\"$(VERSION)\" -DXXH_INLINE_ALL $(CFLAGS)
+XXH_HEADER = $(shell $(PKG_CONFIG) --variable=includedir libxxhash 2>/dev/null || echo /usr/include)/xxhash.h
+define cross_rules
+$(BUILD)/cross-$(1)/include/xxhash.h: | deps
+	@mkdir -p $$(@D)
+	cp $$(XXH_HEADER) $$@
+$(BUILD)/cross-$(1)/obj/%.o: %.c $(BUILD)/cross-$(1)/include/xxhash.h | deps
+	@mkdir -p $$(@D)
+	$(1)-linux-gnu-gcc $$(CFLAGS_CROSS) -I$(BUILD)/cross-$(1)/include -c -o $$@ $$<
+$(BUILD)/cross-$(1)/bin/ckpt-server: $$(SERVER_SRC:%.c=$(BUILD)/cross-$(1)/obj/%.o) \
+		$$(WIRE_SRC:%.c=$(BUILD)/cross-$(1)/obj/%.o)
+	@mkdir -p $$(@D)
+	$(1)-linux-gnu-gcc -static -o $$@ $$^ -lpthread
+$(BUILD)/cross-$(1)/bin/ckpt: $$(TOOL_SRC:%.c=$(BUILD)/cross-$(1)/obj/%.o) \
+		$$(WIRE_SRC:%.c=$(BUILD)/cross-$(1)/obj/%.o)
+	@mkdir -p $$(@D)
+	$(1)-linux-gnu-gcc -static -o $$@ $$^
+endef
+$(foreach a,$(CROSS_ARCHES),$(eval $(call cross_rules,$(a))))
+.PHONY: cross check-hetero
+cross: $(CROSS_SERVERS) $(CROSS_TOOLS)
+check-hetero: all $(PROG_BINS) $(CROSS_SERVERS) $(CROSS_TOOLS)
+	@BUILD=$(BUILD) tests/hetero/run $(CROSS_SEL)
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib
-	install -m 755 $(BIN)/ckpt-server $(BIN)/ckpt-restore $(DESTDIR)$(PREFIX)/bin/
+	install -m 755 $(BIN)/ckpt-server $(BIN)/ckpt-restore $(BIN)/ckpt $(DESTDIR)$(PREFIX)/bin/
 	install -m 755 $(SCRIPTS:%=$(BIN)/%) $(DESTDIR)$(PREFIX)/bin/
 	install -m 755 $(SHIM_SO) $(DESTDIR)$(PREFIX)/lib/
 	ln -sf libckptshim.so.1 $(DESTDIR)$(PREFIX)/lib/libckptshim.so

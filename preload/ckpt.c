@@ -495,7 +495,7 @@ static int write_image(struct ckpt_msg *m, void *uc)
 	wire_put_u32(&w, IMG_VERSION);
 	wire_put_u32(&w, 0);
 	ckpt_out_commit(IMG_HEADER_SIZE);
-	if (ckpt_state_write(m, uc) < 0 || ckpt_mem_write(m) < 0) {
+	if (ckpt_state_write(m, uc) < 0 || ckpt_bt_write(m, uc) < 0 || ckpt_mem_write(m) < 0) {
 		if (out.err && !out.servers)
 			cm_err(m, out.err);
 		goto fail;

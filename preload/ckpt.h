@@ -212,6 +212,10 @@ int ckpt_check_task(struct ckpt_msg *m);
 int ckpt_state_capture(struct ckpt_msg *m, void *uc, int skip_fd);
 /* Emit the INFO, CPU, TASK, SIGNALS and FILES sections. */
 int ckpt_state_write(struct ckpt_msg *m, void *uc);
+/* Emit the BACKTRACE section: where the program was when the signal came
+ * (libunwind, from the handler's ucontext uc). 0, or -1 with m filled
+ * (preload/ckpt_bt.c). */
+int ckpt_bt_write(struct ckpt_msg *m, void *uc);
 /* Look up glibc's rseq and thread-descriptor symbols (start-up). */
 void ckpt_state_init(void);
 /* After a restore, in the restored process: kernel state back from ckpt_meta. */

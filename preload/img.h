@@ -29,7 +29,8 @@ enum img_tag {
 	IMG_FILES = 5,   /* the fd table */
 	IMG_MEMMAP = 6,  /* special mappings, the hole, the region table */
 	IMG_PAGES = 7,   /* one chunk of one region's contents (repeated) */
-	IMG_END = 8      /* last section: totals */
+	IMG_END = 8,     /* last section: totals */
+	IMG_BACKTRACE = 9 /* where the program was interrupted, for people; the restore skips it */
 };
 
 /* Region kinds (MEMMAP). */
@@ -69,6 +70,14 @@ enum img_fdkind {
 #define IMG_MAX_AUXV 1024u
 #define IMG_CHUNK_PAGES 1024u    /* pages of content per PAGES section, at most */
 #define IMG_MAX_RUNS IMG_CHUNK_PAGES
+#define IMG_BT_MAX_FRAMES 64u    /* BACKTRACE: frames, and so objects */
+#define IMG_BT_MAX_NAME 256u     /* BACKTRACE: bytes of a procedure name */
+
+/* How the BACKTRACE walk ended (its first byte). */
+#define IMG_BT_COMPLETE 0u /* the outermost frame was reached */
+#define IMG_BT_LIMIT 1u    /* IMG_BT_MAX_FRAMES frames were recorded; there are more */
+#define IMG_BT_ERROR 2u    /* the unwinder could not go further */
+#define IMG_BT_CRASHED 3u  /* the unwinder crashed or hung on this stack */
 
 /* The x86_64 resume context (CPU section): callee-saved registers, stack
  * pointer and instruction pointer of the checkpoint handler, saved by
