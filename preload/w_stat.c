@@ -291,7 +291,7 @@ static void to_statfs(struct statfs *s, const struct wire_statfs_reply *r)
 	s->f_files = r->files;
 	s->f_ffree = r->ffree;
 	s->f_namelen = (long)r->namemax;
-	s->f_flags = (long)r->flags;
+	s->f_flags = (long)wire_stflags_to_host(r->flags);
 	memcpy(&s->f_fsid, &r->fsid, sizeof(s->f_fsid) < 8 ? sizeof(s->f_fsid) : 8);
 }
 
@@ -307,7 +307,7 @@ static void to_statvfs(struct statvfs *s, const struct wire_statfs_reply *r)
 	s->f_ffree = r->ffree;
 	s->f_favail = r->favail;
 	s->f_fsid = r->fsid;
-	s->f_flag = r->flags;
+	s->f_flag = wire_stflags_to_host(r->flags);
 	s->f_namemax = r->namemax;
 }
 

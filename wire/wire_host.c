@@ -374,11 +374,13 @@ unsigned long wire_stflags_to_host(uint64_t wire_flags)
 
 void wire_stat_from_host(struct wire_stat *w, const struct stat *st)
 {
+	uint64_t nlink = (uint64_t)st->st_nlink; /* 32 bits wide on some hosts (aarch64) */
+
 	memset(w, 0, sizeof(*w));
 	w->dev = (uint64_t)st->st_dev;
 	w->ino = (uint64_t)st->st_ino;
 	w->mode = wire_mode_from_host((uint32_t)st->st_mode);
-	w->nlink = (uint64_t)st->st_nlink > UINT32_MAX ? UINT32_MAX : (uint32_t)st->st_nlink;
+	w->nlink = nlink > UINT32_MAX ? UINT32_MAX : (uint32_t)nlink;
 	w->uid = (uint32_t)st->st_uid;
 	w->gid = (uint32_t)st->st_gid;
 	w->rdev = (uint64_t)st->st_rdev;

@@ -12,6 +12,11 @@ BIN=$BUILD/bin
 PROGS=$BUILD/progs
 SHIM=$BUILD/lib/libckptshim.so.1
 SERVER=$BIN/ckpt-server
+# CKPT_TEST_SERVER_CMD: how start_server runs the server instead, as words
+# split at blanks (make check-hetero: "qemu-s390x-static .../ckpt-server"),
+# except for the servers named in CKPT_TEST_NATIVE_SERVERS (a mixed job).
+SERVER_CMD=("$SERVER")
+if [ -n "${CKPT_TEST_SERVER_CMD:-}" ]; then read -r -a SERVER_CMD <<<"$CKPT_TEST_SERVER_CMD"; fi
 T=$(mktemp -d "${TMPDIR:-/tmp}/ckpt-e2e.XXXXXX")
 SERVER_PIDS=()
 BG_PIDS=()
@@ -46,11 +51,12 @@ skip() { echo "SKIP $*"; }
 # start_server NAME ROOT [ARGS...]: starts ckpt-server on unix:$T/NAME.sock,
 # sets SOCK_<NAME>, PID_<NAME>; the server's log is $T/NAME.log.
 start_server() {
-	local name=$1 root=$2 i
+	local name=$1 root=$2 i cmd=("${SERVER_CMD[@]}")
 	shift 2
+	[[ " ${CKPT_TEST_NATIVE_SERVERS:-} " == *" $name "* ]] && cmd=("$SERVER")
 	mkdir -p "$root"
 	rm -f "$T/$name.ready"
-	"$SERVER" --root "$root" --listen "unix:$T/$name.sock" --ready-file "$T/$name.ready" \
+	"${cmd[@]}" --root "$root" --listen "unix:$T/$name.sock" --ready-file "$T/$name.ready" \
 		--log-level info "$@" </dev/null >>"$T/$name.log" 2>&1 &
 	local pid=$!
 	SERVER_PIDS+=("$pid")
