@@ -100,7 +100,7 @@ $(BUILD)/libckptshim.map: preload/real.def preload/gen-map.sh
 $(SHIM_SO): $(SHIM_OBJ) $(BUILD)/libckptshim.map
 	@mkdir -p $(@D)
 	$(CC) -shared -Wl,-soname,libckptshim.so.1 -Wl,--version-script=$(BUILD)/libckptshim.map \
-		-Wl,-z,now -Wl,-z,relro $(SHIM_SAN) -o $@ $(SHIM_OBJ) $(LDFLAGS) $(XXH_LIBS) $(LZ4_LIBS) $(UNWIND_LIBS) -ldl -lpthread
+		-Wl,-z,now -Wl,-z,relro -Wl,-z,defs $(SHIM_SAN) -o $@ $(SHIM_OBJ) $(LDFLAGS) $(XXH_LIBS) $(LZ4_LIBS) $(UNWIND_LIBS) -ldl -lpthread
 
 $(LIB)/libckptshim.so: $(SHIM_SO)
 	ln -sf libckptshim.so.1 $@
