@@ -4,9 +4,17 @@
  * names it. Its socket is moved to a high fd, marked close-on-exec and
  * protected from the program's close/dup2. A server that cannot be reached
  * gets one line on stderr saying what to start; a server that stops answering
- * within CKPT_IO_TIMEOUT, or drops the connection, turns the call into EIO
- * and marks the connection broken: the next call reconnects and the open
- * files are reopened by path.
+ * within CKPT_IO_TIMEOUT turns the call into EIO and marks the connection
+ * broken: the next call reconnects and the open files are reopened by path.
+ * A server that drops the connection (killed, stopped, restarted) is waited
+ * for up to CKPT_RECONNECT_TIMEOUT: the shim reconnects, sends again the
+ * pipelined writes whose acknowledgement never came (positioned, so doing
+ * one twice changes nothing; their frames are kept in a ring until
+ * acknowledged), reopens every open file by path and sends the failed
+ * request again with its file's new handle, unless the request may already
+ * have been done and is not idempotent (an append, unlink, rename, mkdir,
+ * link, symlink, exclusive create): that call fails with EIO. Past the bound
+ * the call fails with EIO. The checkpoint handler never waits.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +36,7 @@
 #include <unistd.h>
 
 #include "shim.h"
+#include "ckpt.h"
 
 struct shim_conn *shim_conns;
 uint8_t shim_reqbuf[SHIM_REQBUF_SIZE];
@@ -74,20 +83,27 @@ int shim_high_fd_floor(int below)
 	return lim > below + 32 ? (int)lim - below : (int)lim / 2;
 }
 
-static void drop(struct shim_conn *c)
+/* Close the socket. Writes whose acknowledgement never came get EIO in
+ * their files, unless `keep`: then they stay in the window (their frames in
+ * the ring) to be sent again on the next session. Prefetches are forgotten. */
+static void drop(struct shim_conn *c, bool keep)
 {
 	if (c->fd >= 0)
 		real_close(c->fd);
 	c->fd = -1;
-	/* Writes whose acknowledgement never came: their files get EIO. */
 	for (unsigned int i = 0; i < c->nin; i++) {
 		struct shim_inflight *in = &c->inflight[(c->head + i) % SHIM_MAX_INFLIGHT];
 
+		if (in->type == WIRE_PWRITE && in->ofd && keep && in->saved)
+			continue;
 		if (in->type == WIRE_PWRITE && in->ofd && !in->ofd->werr)
 			in->ofd->werr = EIO;
+		in->ofd = NULL;
 	}
-	c->nin = 0;
-	c->inflight_bytes = 0;
+	if (!keep) {
+		c->nin = 0;
+		c->inflight_bytes = 0;
+	}
 }
 
 static void set_timeouts(int fd)
@@ -304,19 +320,52 @@ static int recv_all(struct shim_conn *c, void *buf, size_t len)
 	return 0;
 }
 
+/* The connection went away (as opposed to a timeout or a protocol error). */
+static bool conn_gone(int err)
+{
+	switch (err) {
+	case ECONNRESET: case EPIPE: case ENOTCONN: case ECONNABORTED: case ESHUTDOWN:
+	case ENETRESET: case EHOSTUNREACH: case ENETUNREACH: case ENETDOWN: case EHOSTDOWN:
+		return true;
+	default:
+		return false;
+	}
+}
+
 /* Mark the connection lost and say why, once per loss. */
 static int transport_fail(struct shim_conn *c, const char *what, int err)
 {
-	if (err == EAGAIN || err == EWOULDBLOCK)
+	bool gone = conn_gone(err), keep = gone && shim_reconnect_ms > 0;
+
+	if (c->reconnecting)
+		shim_debug("lost the server %s again while %s: %s", c->addr, what, strerror(err));
+	else if (err == EAGAIN || err == EWOULDBLOCK)
 		shim_log("server %s did not answer within %d s (CKPT_IO_TIMEOUT); failing the call with EIO",
 			 c->addr, shim_io_timeout_ms / 1000);
+	else if (keep && shim_busy > 0)
+		shim_log("lost the server %s while %s: %s; reconnecting (for up to %d s, "
+			 "CKPT_RECONNECT_TIMEOUT)", c->addr, what, strerror(err), shim_reconnect_ms / 1000);
+	else if (keep)
+		shim_log("lost the server %s while %s: %s; the next call reconnects", c->addr, what,
+			 strerror(err));
 	else
 		shim_log("lost the server %s while %s: %s; failing the call with EIO", c->addr, what,
 			 strerror(err));
-	drop(c);
+	drop(c, keep);
 	c->broken = true;
+	c->lost_conn = gone;
+	c->gave_up = false;
 	errno = EIO;
 	return -1;
+}
+
+/* A bad frame from the server: no reconnection, no re-sending. */
+static int protocol_fail(struct shim_conn *c)
+{
+	drop(c, false);
+	c->broken = true;
+	c->lost_conn = false;
+	return errno = EIO, -1;
 }
 
 static int hello(struct shim_conn *c)
@@ -363,28 +412,16 @@ static int hello(struct shim_conn *c)
 	return 0;
 }
 
-int shim_conn_ready(struct shim_conn *c)
+/* Dial and say HELLO once; a new session (epoch bumped). No waiting. */
+static int connect_once(struct shim_conn *c)
 {
 	int fd, hi;
 
-	if (c->fd >= 0 && c->pid == shim_pid)
-		return 0;
-	if (c->fd >= 0) /* inherited from a parent: not ours to use */
-		c->fd = -1;
-	if (!c->buf) { /* mmap, not malloc: this may run in the checkpoint handler */
-		void *b = mmap(NULL, WIRE_MAX_FRAME, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-
-		if (b == MAP_FAILED)
-			return errno = ENOMEM, -1;
-		c->buf = b;
-		c->bufcap = WIRE_MAX_FRAME;
-	}
 	fd = dial(c->addr);
 	if (fd < 0) {
 		int err = errno;
 
-		if (!c->warned) {
+		if (!c->warned && !c->broken) {
 			const char *how = !strncmp(c->addr, "unix:", 5) ? "unix:" : "tcp:";
 			const char *where = c->addr + strlen(how);
 
@@ -407,16 +444,174 @@ int shim_conn_ready(struct shim_conn *c)
 	if (hello(c) < 0) {
 		int err = errno;
 
-		drop(c);
+		if (c->fd >= 0)
+			real_close(c->fd);
+		c->fd = -1;
 		errno = err == EIO ? EIO : ENOTCONN;
 		return -1;
 	}
 	c->epoch++;
-	if (c->broken)
+	if (c->broken && !c->reconnecting)
 		shim_log("reconnected to %s; reopening its files by path", c->addr);
 	c->broken = false;
 	c->warned = false;
+	c->gave_up = false;
 	return 0;
+}
+
+/* May this call wait for a lost server to come back? Only inside the lock
+ * (never in the checkpoint handler, which runs with shim_busy == 0), not
+ * from within a reconnection, and only if CKPT_RECONNECT_TIMEOUT allows. */
+static bool may_wait(const struct shim_conn *c)
+{
+	return shim_reconnect_ms > 0 && shim_busy > 0 && !c->reconnecting && !c->gave_up;
+}
+
+/* Send the pending writes (pend[*first..n)) again on the new session, oldest
+ * first, each with its file's new handle. 0, or -1 if the connection was
+ * lost again (those not yet acknowledged stay pending). */
+static int replay(struct shim_conn *c, struct shim_inflight *pend, unsigned int n,
+		  unsigned int *first, unsigned int *resent)
+{
+	for (; *first < n; ++*first) {
+		struct shim_inflight *in = &pend[*first];
+		struct shim_ofd *o = in->ofd;
+		struct wire_pwrite_reply r;
+		const uint8_t *rep;
+		size_t replen;
+		uint8_t *f;
+
+		if (in->type != WIRE_PWRITE || !o || !in->saved)
+			continue;
+		if (o->epoch != c->epoch && shim_ofd_revive(o) < 0) {
+			if (c->fd < 0)
+				return -1;
+			if (!o->werr)
+				o->werr = errno;
+			continue;
+		}
+		f = c->ring + in->roff;
+		for (int i = 0; i < 8; i++)
+			f[WIRE_HDR_SIZE + i] = (uint8_t)(o->handle >> (56 - 8 * i));
+		if (shim_rpc(c, f, WIRE_PWRITE_HDR, f + WIRE_PWRITE_HDR, in->len, &rep, &replen, NULL,
+			     0) < 0) {
+			if (c->fd < 0)
+				return -1;
+			if (!o->werr)
+				o->werr = errno;
+		} else if (wire_dec_pwrite_reply(rep, replen, &r) < 0) {
+			if (!o->werr)
+				o->werr = EIO;
+		} else if (r.written < in->len && !o->werr) {
+			o->werr = ENOSPC;
+		}
+		++*resent;
+	}
+	return 0;
+}
+
+/* Reopen every remote file of c by path on the new session. 0, or -1 if
+ * the connection was lost again. A file that cannot be reopened (gone)
+ * keeps its old epoch: its calls fail (ESTALE) from then on. */
+static int reopen_all(struct shim_conn *c, unsigned int *bad)
+{
+	size_t n;
+	struct shim_ofd **v = shim_all_ofds(&n);
+
+	for (size_t i = 0; i < n; i++) {
+		if (v[i]->conn != c || v[i]->epoch == c->epoch)
+			continue;
+		if (shim_ofd_revive(v[i]) < 0) {
+			if (c->fd < 0)
+				return -1;
+			++*bad;
+		}
+	}
+	return 0;
+}
+
+/* The connection was lost mid-session: connect again with backoff for up to
+ * CKPT_RECONNECT_TIMEOUT, send the unacknowledged writes again, reopen every
+ * file by path. 0, or -1 with EIO when the server did not come back in time
+ * (the pending writes' files get EIO). Lock held, never in the handler. */
+static int reconnect(struct shim_conn *c)
+{
+	struct shim_inflight pend[SHIM_MAX_INFLIGHT];
+	unsigned int n = c->nin, first = 0, resent = 0, bad = 0;
+	int64_t t0 = now_ms(), until = t0 + shim_reconnect_ms, delay = 20;
+	int64_t left;
+
+	for (unsigned int i = 0; i < n; i++)
+		pend[i] = c->inflight[(c->head + i) % SHIM_MAX_INFLIGHT];
+	/* The frames stay where they are in the ring: nothing is queued on
+	 * the new session until they have been sent again. */
+	c->nin = 0;
+	c->head = 0;
+	c->inflight_bytes = 0;
+	c->reconnecting = true;
+	for (;;) {
+		if (c->fd >= 0 || connect_once(c) == 0) {
+			if (replay(c, pend, n, &first, &resent) == 0 && reopen_all(c, &bad) == 0)
+				break;
+		}
+		left = until - now_ms();
+		if (left <= 0) {
+			c->reconnecting = false;
+			for (; first < n; first++)
+				if (pend[first].type == WIRE_PWRITE && pend[first].ofd &&
+				    !pend[first].ofd->werr)
+					pend[first].ofd->werr = EIO;
+			if (c->fd >= 0)
+				real_close(c->fd);
+			c->fd = -1;
+			c->broken = true;
+			c->gave_up = true;
+			shim_log("server %s not back within %d s (CKPT_RECONNECT_TIMEOUT); failing the call "
+				 "with EIO", c->addr, shim_reconnect_ms / 1000);
+			return errno = EIO, -1;
+		}
+		{
+			int64_t d = delay < left ? delay : left;
+			struct timespec ts = {(time_t)(d / 1000), (long)(d % 1000) * 1000000};
+
+			while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+				;
+		}
+		if (delay < 500)
+			delay *= 2;
+	}
+	c->reconnecting = false;
+	c->lost_conn = false;
+	shim_log("reconnected to %s after %.1f s: %u unacknowledged writes sent again, files reopened "
+		 "by path%s", c->addr, (double)(now_ms() - t0) / 1000, resent,
+		 bad ? " (some could not be: their fds now fail with ESTALE)" : "");
+	return 0;
+}
+
+int shim_conn_ready(struct shim_conn *c)
+{
+	if (c->fd >= 0 && c->pid == shim_pid)
+		return 0;
+	if (c->fd >= 0) /* inherited from a parent: not ours to use */
+		c->fd = -1;
+	if (!c->buf) { /* mmap, not malloc: this may run in the checkpoint handler */
+		void *b = mmap(NULL, WIRE_MAX_FRAME, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+		if (b == MAP_FAILED)
+			return errno = ENOMEM, -1;
+		c->buf = b;
+		c->bufcap = WIRE_MAX_FRAME;
+	}
+	/* Dropped by the server: wait for it. After a timeout (the server may
+	 * be stopped, or cut off) one attempt, as for a first connection. */
+	if (c->broken && c->lost_conn && may_wait(c))
+		return reconnect(c);
+	/* Writes waiting to be sent again (lost in the checkpoint handler, or
+	 * within a reconnection): only reconnect() may start a new session. */
+	if (c->nin || c->reconnecting)
+		return errno = EIO, -1;
+	return connect_once(c);
 }
 
 void shim_conn_after_fork(void)
@@ -448,9 +643,7 @@ static int read_reply_hdr(struct shim_conn *c, uint64_t id, uint16_t type, struc
 	if (rc < 0 || !(h->flags & WIRE_F_REPLY) || h->id != id || h->type != type) {
 		shim_log("server %s sent a bad reply frame (%s); dropping the session", c->addr,
 			 rc < 0 ? wire_strerror(rc) : "out of sequence");
-		drop(c);
-		c->broken = true;
-		return errno = EIO, -1;
+		return protocol_fail(c);
 	}
 	if (h->length - WIRE_HDR_SIZE > c->bufcap)
 		return transport_fail(c, "reading a reply", EMSGSIZE);
@@ -469,9 +662,7 @@ static int recv_data(struct shim_conn *c, size_t body, void *dst, size_t cap, ui
 	n = (uint32_t)lb[0] << 24 | (uint32_t)lb[1] << 16 | (uint32_t)lb[2] << 8 | lb[3];
 	if (n != body - 4 || n > cap) {
 		shim_log("server %s sent %u bytes where %zu were asked", c->addr, n, cap);
-		drop(c);
-		c->broken = true;
-		return errno = EIO, -1;
+		return protocol_fail(c);
 	}
 	if (recv_all(c, dst, n) < 0)
 		return transport_fail(c, "reading data", errno);
@@ -509,6 +700,8 @@ static int drain_one(struct shim_conn *c)
 	struct wire_hdr h;
 	size_t body;
 
+	if (c->fd < 0) /* writes pending since a loss: reconnect() sends them */
+		return errno = EIO, -1;
 	arm(c);
 	if (read_reply_hdr(c, in->id, in->type, &h) < 0)
 		return -1;
@@ -537,11 +730,37 @@ static int drain_one(struct shim_conn *c)
 	return 0;
 }
 
-int shim_conn_drain(struct shim_conn *c)
+/* Read every outstanding reply, without reconnecting. */
+static int drain_all(struct shim_conn *c)
 {
 	while (c->nin)
 		if (drain_one(c) < 0)
 			return -1;
+	return 0;
+}
+
+/* After a failure: if the connection was lost and this call may wait,
+ * reconnect (sending the pending writes again). 0 if it did. */
+static int resume(struct shim_conn *c)
+{
+	int err = errno;
+
+	if (c->fd >= 0 || !c->broken || !c->lost_conn || !may_wait(c))
+		return errno = err, -1;
+	return reconnect(c);
+}
+
+int shim_conn_drain(struct shim_conn *c)
+{
+	if (drain_all(c) < 0 && resume(c) < 0)
+		return -1;
+	/* Every saved frame is acknowledged: give the ring's pages back, so
+	 * that they are neither resident nor saved in a checkpoint image (this
+	 * runs at the start of every checkpoint). One system call. */
+	if (c->ring && c->ring_w && !c->nin) {
+		madvise(c->ring, SHIM_RING_SIZE, MADV_DONTNEED);
+		c->ring_w = 0;
+	}
 	return 0;
 }
 
@@ -556,29 +775,94 @@ void shim_conn_forget(struct shim_ofd *ofd)
 		}
 }
 
+/* Where a saved frame of len bytes can go in the ring: a contiguous free
+ * stretch after the newest frame, or at the start if the oldest frame is
+ * further on (strictly: the ring is never completely full, so ring_w ==
+ * the oldest frame's offset means empty). false if it does not fit now. */
+static bool ring_spot(const struct shim_conn *c, size_t len, size_t *at)
+{
+	size_t t, w = c->ring_w;
+
+	if (!c->nin) {
+		*at = 0;
+		return len <= SHIM_RING_SIZE;
+	}
+	t = c->inflight[c->head].roff;
+	if (w >= t) {
+		if (w + len <= SHIM_RING_SIZE) {
+			*at = w;
+			return true;
+		}
+		*at = 0;
+		return len < t;
+	}
+	*at = w;
+	return w + len < t;
+}
+
+static void put_u64_at(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+
 int shim_rpc_async(struct shim_conn *c, void *req, size_t reqlen, const void *extra,
 		   size_t extralen, struct shim_ofd *ofd)
 {
 	struct iovec iov[2];
-	uint64_t id = c->next_id++;
+	bool save = shim_reconnect_ms > 0 && reqlen == WIRE_PWRITE_HDR;
+	size_t at = 0;
+	uint64_t id;
 
-	if (c->fd < 0 || c->pid != shim_pid)
-		return errno = EIO, -1;
-	while (c->nin == SHIM_MAX_INFLIGHT || (c->nin && c->inflight_bytes >= SHIM_MAX_INFLIGHT_BYTES))
-		if (drain_one(c) < 0)
-			return -1;
+	if (save && !c->ring) {
+		void *r = mmap(NULL, SHIM_RING_SIZE, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+		if (r == MAP_FAILED)
+			return errno = ENOMEM, -1;
+		c->ring = r;
+	}
+	for (int tries = 0;; tries++) {
+		if (c->fd < 0 || c->pid != shim_pid) {
+			if (tries > 3 || !c->broken || !c->lost_conn || !may_wait(c) || reconnect(c) < 0)
+				return errno = EIO, -1;
+		}
+		while (c->nin == SHIM_MAX_INFLIGHT ||
+		       (c->nin && c->inflight_bytes >= SHIM_MAX_INFLIGHT_BYTES) ||
+		       (save && !ring_spot(c, reqlen + extralen, &at)))
+			if (drain_one(c) < 0)
+				break;
+		if (c->fd >= 0)
+			break;
+		if (!c->lost_conn || tries > 3 || !may_wait(c))
+			return errno = EIO, -1;
+	}
+	/* A reconnection on the way gave the file a new handle (or could not). */
+	if (ofd->epoch != c->epoch && shim_ofd_revive(ofd) < 0)
+		return -1;
+	put_u64_at((uint8_t *)req + WIRE_HDR_SIZE, ofd->handle);
 	arm(c);
+	id = c->next_id++;
 	put_id(req, id);
+	c->inflight[(c->head + c->nin) % SHIM_MAX_INFLIGHT] = (struct shim_inflight){
+		id, ofd, (uint32_t)(reqlen + extralen - WIRE_PWRITE_HDR), WIRE_PWRITE, save,
+		(uint32_t)(save ? at : c->ring_w), 0};
+	if (save) {
+		memcpy(c->ring + at, req, reqlen);
+		memcpy(c->ring + at + reqlen, extra, extralen);
+		c->ring_w = at + reqlen + extralen;
+	}
+	c->nin++;
+	c->inflight_bytes += reqlen + extralen;
 	iov[0].iov_base = req;
 	iov[0].iov_len = reqlen;
 	iov[1].iov_base = (void *)extra;
 	iov[1].iov_len = extralen;
-	if (send_all(c, iov, extralen ? 2 : 1) < 0)
-		return transport_fail(c, "sending", errno);
-	c->inflight[(c->head + c->nin) % SHIM_MAX_INFLIGHT] = (struct shim_inflight){
-		id, ofd, (uint32_t)(reqlen + extralen - WIRE_PWRITE_HDR), WIRE_PWRITE, 0};
-	c->nin++;
-	c->inflight_bytes += reqlen + extralen;
+	if (send_all(c, iov, extralen ? 2 : 1) < 0) {
+		transport_fail(c, "sending", errno);
+		/* The frame is pending with the others: a reconnection sends it. */
+		return resume(c);
+	}
 	return 0;
 }
 
@@ -600,16 +884,17 @@ void shim_prefetch(struct shim_conn *c, struct shim_ofd *ofd, off_t off, uint32_
 	put_id(req, id);
 	iov.iov_len = (size_t)len;
 	if (send_all(c, &iov, 1) < 0) {
-		transport_fail(c, "sending", errno);
+		transport_fail(c, "sending", errno); /* the next call reconnects */
 		return;
 	}
-	c->inflight[(c->head + c->nin) % SHIM_MAX_INFLIGHT] =
-		(struct shim_inflight){id, ofd, n, WIRE_PREAD, (uint64_t)off};
+	c->inflight[(c->head + c->nin) % SHIM_MAX_INFLIGHT] = (struct shim_inflight){
+		id, ofd, n, WIRE_PREAD, false, (uint32_t)c->ring_w, (uint64_t)off};
 	c->nin++;
 }
 
-ssize_t shim_take_prefetch(struct shim_conn *c, struct shim_ofd *ofd, off_t off, uint32_t n,
-			   void *dst)
+/* shim_take_prefetch without reconnecting. */
+static ssize_t take_prefetch(struct shim_conn *c, struct shim_ofd *ofd, off_t off, uint32_t n,
+			     void *dst)
 {
 	struct shim_inflight *in;
 	struct wire_hdr h;
@@ -621,6 +906,8 @@ ssize_t shim_take_prefetch(struct shim_conn *c, struct shim_ofd *ofd, off_t off,
 			return -1;
 	if (!c->nin)
 		return -2;
+	if (c->fd < 0)
+		return errno = EIO, -1;
 	in = &c->inflight[c->head];
 	if (in->ofd != ofd || in->off != (uint64_t)off || in->len != n) {
 		if (drain_one(c) < 0)
@@ -643,6 +930,19 @@ ssize_t shim_take_prefetch(struct shim_conn *c, struct shim_ofd *ofd, off_t off,
 	return (ssize_t)got;
 }
 
+ssize_t shim_take_prefetch(struct shim_conn *c, struct shim_ofd *ofd, off_t off, uint32_t n,
+			   void *dst)
+{
+	ssize_t k = take_prefetch(c, ofd, off, n, dst);
+
+	if (k != -1 || c->fd >= 0)
+		return k;
+	/* Lost: reconnect, then the caller asks again with the new handle. */
+	if (resume(c) < 0)
+		return -1;
+	return ofd->epoch == c->epoch || shim_ofd_revive(ofd) == 0 ? -2 : -1;
+}
+
 void shim_forget_prefetch(struct shim_conn *c, uint64_t dev, uint64_t ino)
 {
 	for (unsigned int i = 0; i < c->nin; i++) {
@@ -653,8 +953,11 @@ void shim_forget_prefetch(struct shim_conn *c, uint64_t dev, uint64_t ino)
 	}
 }
 
-int shim_rpc(struct shim_conn *c, void *req, size_t reqlen, const void *extra, size_t extralen,
-	     const uint8_t **rep, size_t *replen, void *dst, size_t dstcap)
+/* One exchange on the current session. *sent: the whole request went out
+ * (a lost reply then leaves its fate unknown). */
+static int rpc_once(struct shim_conn *c, void *req, size_t reqlen, const void *extra,
+		    size_t extralen, const uint8_t **rep, size_t *replen, void *dst, size_t dstcap,
+		    bool *sent)
 {
 	struct wire_hdr h;
 	struct iovec iov[2];
@@ -662,9 +965,10 @@ int shim_rpc(struct shim_conn *c, void *req, size_t reqlen, const void *extra, s
 	uint64_t id;
 	size_t body;
 
+	*sent = false;
 	if (c->fd < 0 || c->pid != shim_pid)
 		return errno = EIO, -1;
-	if (shim_conn_drain(c) < 0)
+	if (drain_all(c) < 0)
 		return -1;
 	arm(c);
 	id = c->next_id++;
@@ -676,6 +980,7 @@ int shim_rpc(struct shim_conn *c, void *req, size_t reqlen, const void *extra, s
 	iov[1].iov_len = extralen;
 	if (send_all(c, iov, extralen ? 2 : 1) < 0)
 		return transport_fail(c, "sending", errno);
+	*sent = true;
 	if (read_reply_hdr(c, id, type, &h) < 0)
 		return -1;
 	body = h.length - WIRE_HDR_SIZE;
@@ -696,6 +1001,136 @@ int shim_rpc(struct shim_conn *c, void *req, size_t reqlen, const void *extra, s
 	if (replen)
 		*replen = body;
 	return 0;
+}
+
+static uint64_t get_u64_at(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static uint32_t get_u32_at(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Does the request name an open file by handle (first field of the payload)? */
+static bool has_handle(const uint8_t *f, size_t len, uint16_t type)
+{
+	switch (type) {
+	case WIRE_CLOSE: case WIRE_PREAD: case WIRE_PWRITE: case WIRE_FTRUNCATE:
+	case WIRE_FSYNC: case WIRE_FSTAT: case WIRE_READDIR:
+		return len >= WIRE_HDR_SIZE + 8;
+	case WIRE_SETATTR:
+		return len >= WIRE_HDR_SIZE + 8 && get_u64_at(f + WIRE_HDR_SIZE) != 0;
+	default:
+		return false;
+	}
+}
+
+/* May the request be done twice with the same result? Positioned writes,
+ * reads, stats, opens without O_EXCL: yes. Appends, unlink, rename, mkdir,
+ * link, symlink, exclusive creation: no. */
+static bool idempotent(const uint8_t *f, size_t len, uint16_t type)
+{
+	size_t pl;
+
+	switch (type) {
+	case WIRE_PWRITE:
+		return len >= WIRE_PWRITE_HDR &&
+		       !(get_u32_at(f + WIRE_HDR_SIZE + 16) & WIRE_PWRITE_APPEND);
+	case WIRE_OPEN:
+		if (len < WIRE_HDR_SIZE + 2)
+			return false;
+		pl = (size_t)f[WIRE_HDR_SIZE] << 8 | f[WIRE_HDR_SIZE + 1];
+		return len >= WIRE_HDR_SIZE + 2 + pl + 4 &&
+		       !(get_u32_at(f + WIRE_HDR_SIZE + 2 + pl) & WIRE_O_EXCL);
+	case WIRE_CLOSE: case WIRE_PREAD: case WIRE_FTRUNCATE: case WIRE_FSYNC:
+	case WIRE_FSTAT: case WIRE_STAT: case WIRE_ACCESS: case WIRE_READDIR:
+	case WIRE_SETATTR: case WIRE_READLINK: case WIRE_STATFS: case WIRE_PING:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Has the server closed the connection (seen before sending a request that
+ * must not be sent twice)? */
+static bool peer_gone(struct shim_conn *c)
+{
+	struct pollfd p = {c->fd, POLLIN | POLLRDHUP, 0};
+
+	return poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLRDHUP | POLLERR));
+}
+
+bool shim_rpc_unknown;
+
+/* A copy of the request being sent again: reconnecting reuses shim_reqbuf. */
+static uint8_t resend_buf[SHIM_REQBUF_SIZE];
+
+int shim_rpc(struct shim_conn *c, void *req, size_t reqlen, const void *extra, size_t extralen,
+	     const uint8_t **rep, size_t *replen, void *dst, size_t dstcap)
+{
+	uint8_t *f = req;
+	uint16_t type = (uint16_t)(f[4] << 8 | f[5]);
+	struct shim_ofd *target = NULL;
+	bool sent = false;
+
+	shim_rpc_unknown = false;
+	for (int tries = 0;; tries++) {
+		int r;
+
+		if (c->fd >= 0 && c->pid == shim_pid && !idempotent(f, reqlen, type) &&
+		    !c->reconnecting && peer_gone(c)) {
+			transport_fail(c, "about to send", ECONNRESET);
+			r = -1;
+		} else {
+			r = rpc_once(c, f, reqlen, extra, extralen, rep, replen, dst, dstcap, &sent);
+		}
+		if (r == 0 || c->fd >= 0)
+			return r; /* done, or the server's own error */
+		/* HELLO belongs to the connection being made: never retried. */
+		if (tries >= 3 || !c->broken || !may_wait(c) || type == WIRE_HELLO)
+			return errno = EIO, -1;
+		if (!c->lost_conn)
+			return errno = EIO, -1; /* a timeout: the request may still be running */
+		if (f != resend_buf) {
+			if (reqlen > sizeof(resend_buf))
+				return errno = EIO, -1;
+			memcpy(resend_buf, f, reqlen);
+			f = resend_buf;
+		}
+		if (!target && has_handle(f, reqlen, type)) {
+			uint64_t h = get_u64_at(f + WIRE_HDR_SIZE);
+			size_t n;
+			struct shim_ofd **v = shim_all_ofds(&n);
+
+			for (size_t i = 0; i < n && !target; i++)
+				if (v[i]->conn == c && v[i]->handle == h && v[i]->epoch == c->epoch)
+					target = v[i];
+			if (!target)
+				return errno = EIO, -1;
+		}
+		if (reconnect(c) < 0)
+			return -1;
+		if (sent && !idempotent(f, reqlen, type)) {
+			/* An append's caller may still establish its fate. */
+			if (type != WIRE_PWRITE)
+				shim_log("%s on %s may or may not have been done when the server was lost; "
+					 "failing it with EIO rather than risk doing it twice",
+					 wire_type_name(type), c->addr);
+			shim_rpc_unknown = true;
+			return errno = EIO, -1;
+		}
+		if (target) {
+			if (target->epoch != c->epoch && shim_ofd_revive(target) < 0)
+				return -1; /* ESTALE: the file is gone */
+			put_u64_at(f + WIRE_HDR_SIZE, target->handle);
+		}
+	}
 }
 
 /* ---- frames for the checkpoint stream (ckpt_send.c) ------------------------------------ */

@@ -257,6 +257,9 @@ struct shim_ofd *shim_remote_open(struct shim_path *p, int flags, mode_t mode)
 	o->flags = flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC);
 	o->is_dir = (wire_mode_to_host(r.st.mode) & S_IFMT) == S_IFDIR;
 	o->epoch = c->epoch;
+	/* Where a first append starts, should its fate have to be settled. */
+	o->app_end = (off_t)r.st.size;
+	o->app_known = (flags & O_APPEND) != 0;
 	return o;
 }
 
@@ -272,10 +275,16 @@ int shim_ofd_revive(struct shim_ofd *o)
 		return 0;
 	if (do_open(o->conn, o->rel, o->flags | (o->is_dir ? O_DIRECTORY : 0), 0, &r) < 0) {
 		int err = errno;
+		bool gone = o->conn->fd >= 0 && (err == ENOENT || err == ENOTDIR);
 
-		shim_log("could not reopen %s/%s after the session was re-established: %s",
-			 o->mnt->point, o->rel, strerror(err));
-		return errno = EIO, -1;
+		if (!o->stale_said && o->conn->fd >= 0) {
+			shim_log("could not reopen %s/%s after the session was re-established: %s; "
+				 "its fd fails with %s from now on", o->mnt->point, o->rel, strerror(err),
+				 gone ? "ESTALE" : "EIO");
+			o->stale_said = true;
+		}
+		/* The file is no longer there: its fd is stale, as on NFS. */
+		return errno = gone ? ESTALE : EIO, -1;
 	}
 	o->handle = r.handle;
 	o->dev = r.st.dev;
@@ -301,6 +310,10 @@ int shim_ofd_put(struct shim_ofd *o)
 
 	if (--o->refs > 0)
 		return 0;
+	/* Writes pending since the connection was lost: send them (reconnecting)
+	 * before the close can report on them. */
+	if (o->conn->fd < 0 && o->conn->nin)
+		shim_conn_ready(o->conn);
 	if (shim_ofd_flush(o) < 0) {
 		rc = -1;
 		err = errno;
@@ -322,6 +335,55 @@ int shim_ofd_put(struct shim_ofd *o)
 }
 
 /* ---- buffering ------------------------------------------------------------ */
+
+/* The connection was lost after an append of data[0..k) was sent and before
+ * its reply came; the session is back. Was it done? If the file now ends
+ * where our previous append left it, no: send it again. If it ends k bytes
+ * further and those bytes are ours, yes. Otherwise (another writer, or no
+ * previous append to go by) nobody can tell: EIO. 0 with *r filled, or -1. */
+static int append_fate(struct shim_ofd *o, const uint8_t *data, size_t k,
+		       struct wire_pwrite_reply *r)
+{
+	struct wire_stat ws = {0};
+	const uint8_t *rep;
+	size_t replen;
+	uint8_t *back = NULL;
+	int rc = -1;
+
+	if (o->app_known && o->epoch == o->conn->epoch &&
+	    rpc_handle(o, WIRE_FSTAT, &rep, &replen) == 0 && wire_dec_stat_reply(rep, replen, &ws) == 0) {
+		if (ws.size == o->app_end) {
+			struct wire_pwrite m = {o->handle, 0, WIRE_PWRITE_APPEND, {data, (uint32_t)k}};
+			uint8_t hdr[WIRE_PWRITE_HDR];
+
+			wire_enc_pwrite_hdr(hdr, 0, &m);
+			if (shim_rpc(o->conn, hdr, sizeof(hdr), data, k, &rep, &replen, NULL, 0) == 0 &&
+			    wire_dec_pwrite_reply(rep, replen, r) == 0)
+				rc = 0;
+		} else if (ws.size == o->app_end + (int64_t)k && (back = malloc(k)) != NULL) {
+			struct wire_pread m = {o->handle, (uint64_t)o->app_end, (uint32_t)k};
+			long len = wire_enc_pread(shim_reqbuf, SHIM_REQBUF_SIZE, 0, &m);
+			size_t got = 0;
+
+			if (len > 0 && shim_rpc(o->conn, shim_reqbuf, (size_t)len, NULL, 0, NULL, &got, back,
+						k) == 0 && got == k && !memcmp(back, data, k)) {
+				r->written = (uint32_t)k;
+				r->end = (uint64_t)ws.size;
+				rc = 0;
+			}
+			free(back);
+		}
+	}
+	if (rc == 0) {
+		shim_debug("an append to %s/%s interrupted by the loss of the server was %s", o->mnt->point,
+			   o->rel, ws.size == o->app_end + (int64_t)k ? "done" : "sent again");
+		return 0;
+	}
+	shim_log("an append to %s/%s may or may not have been done when the server %s was lost; "
+		 "failing it with EIO rather than risk doing it twice", o->mnt->point, o->rel,
+		 o->conn->addr);
+	return errno = EIO, -1;
+}
 
 static int send_pwrite(struct shim_ofd *o, const void *buf, size_t n, off_t off, bool append,
 		       off_t *end)
@@ -348,16 +410,24 @@ static int send_pwrite(struct shim_ofd *o, const void *buf, size_t n, off_t off,
 		m.data.len = (uint32_t)k;
 		wire_enc_pwrite_hdr(hdr, 0, &m);
 		if (!append) {
+			o->app_known = false; /* the end of file may move */
 			/* Pipelined: the reply is read later; an error lands in werr. */
 			if (shim_rpc_async(o->conn, hdr, sizeof(hdr), p + done, k, o) < 0)
 				return -1;
 			done += k;
 			continue;
 		}
-		if (shim_rpc(o->conn, hdr, sizeof(hdr), p + done, k, &rep, &replen, NULL, 0) < 0)
-			return -1;
-		if (wire_dec_pwrite_reply(rep, replen, &r) < 0)
+		if (shim_rpc(o->conn, hdr, sizeof(hdr), p + done, k, &rep, &replen, NULL, 0) < 0) {
+			if (!shim_rpc_unknown || append_fate(o, p + done, k, &r) < 0) {
+				o->app_known = false;
+				return -1;
+			}
+		} else if (wire_dec_pwrite_reply(rep, replen, &r) < 0) {
+			o->app_known = false;
 			return errno = EIO, -1;
+		}
+		o->app_end = (off_t)r.end;
+		o->app_known = r.written == k;
 		done += r.written;
 		if (end)
 			*end = (off_t)r.end;
@@ -406,7 +476,7 @@ int shim_ofd_flush(struct shim_ofd *o)
 	if (shim_ofd_revive(o) < 0) {
 		o->wlen = 0;
 		dirty_del(o);
-		o->werr = EIO;
+		o->werr = errno;
 		return -1;
 	}
 	rc = send_pwrite(o, o->wbuf, o->wlen, o->woff, o->wappend, &end);
@@ -446,9 +516,16 @@ int shim_flush_all(void)
 	while (dirty_head)
 		if (shim_ofd_flush(dirty_head) < 0)
 			rc = -1;
-	for (struct shim_conn *c = shim_conns; c; c = c->next)
-		if (c->nin && c->fd >= 0 && c->pid == shim_pid && shim_conn_drain(c) < 0)
+	for (struct shim_conn *c = shim_conns; c; c = c->next) {
+		if (!c->nin)
+			continue;
+		if (c->fd < 0) { /* writes pending since a loss: reconnect, send them */
+			if (shim_conn_ready(c) < 0)
+				rc = -1;
+		} else if (c->pid == shim_pid && shim_conn_drain(c) < 0) {
 			rc = -1;
+		}
+	}
 	return rc;
 }
 
@@ -758,8 +835,10 @@ int shim_remote_setattr(struct shim_ofd *o, struct shim_path *p, const struct wi
 		m.path.len = 0;
 		if (shim_flush_file(c, o->dev, o->ino) < 0)
 			return -1;
-		if (m.valid & WIRE_SET_SIZE)
+		if (m.valid & WIRE_SET_SIZE) {
 			shim_drop_reads(c, o->dev, o->ino);
+			o->app_known = false;
+		}
 	} else {
 		if (path_prologue(p) < 0)
 			return -1;
@@ -830,6 +909,7 @@ int shim_remote_ftruncate(struct shim_ofd *o, off_t len)
 	if (shim_flush_file(o->conn, o->dev, o->ino) < 0)
 		return -1;
 	shim_drop_reads(o->conn, o->dev, o->ino);
+	o->app_known = false;
 	m.handle = o->handle;
 	m.length = (uint64_t)len;
 	n = wire_enc_ftruncate(shim_reqbuf, SHIM_REQBUF_SIZE, 0, &m);

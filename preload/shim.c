@@ -3,6 +3,7 @@
  * Environment read once, at load:
  *   CKPT_MOUNTS         /data=tcp:127.0.0.1:7070,/out=unix:/run/ckpt.sock
  *   CKPT_IO_TIMEOUT     seconds a server may take to answer (default 30)
+ *   CKPT_RECONNECT_TIMEOUT  seconds to wait for a lost server to come back (default 30, 0 = none)
  *   CKPT_WRITE_BEHIND   write-behind buffer per open file, bytes (default 1 MiB, 0 = off)
  *   CKPT_READ_AHEAD     largest read-ahead per open file, bytes (default 1 MiB, 0 = off)
  *   CKPT_JOB            job name sent in HELLO
@@ -25,6 +26,7 @@
 struct shim_mount *shim_mounts;
 int shim_nmounts;
 int shim_io_timeout_ms = 30000;
+int shim_reconnect_ms = 30000;
 size_t shim_wbuf_size = 1u << 20;
 size_t shim_rbuf_size = 1u << 20;
 mode_t shim_umask = 022;
@@ -131,6 +133,12 @@ static void read_env(void)
 		if (v <= 0 || v > 86400)
 			fatal_config("CKPT_IO_TIMEOUT", s, "expected seconds, 1 to 86400");
 		shim_io_timeout_ms = (int)v * 1000;
+	}
+	if ((s = getenv("CKPT_RECONNECT_TIMEOUT")) && *s) {
+		v = parse_size(s);
+		if (v < 0 || v > 86400)
+			fatal_config("CKPT_RECONNECT_TIMEOUT", s, "expected seconds, 0 to 86400");
+		shim_reconnect_ms = (int)v * 1000;
 	}
 	if ((s = getenv("CKPT_WRITE_BEHIND")) && *s) {
 		v = parse_size(s);

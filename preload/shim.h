@@ -75,6 +75,7 @@ struct shim_mount {
 extern struct shim_mount *shim_mounts;
 extern int shim_nmounts;
 extern int shim_io_timeout_ms;   /* CKPT_IO_TIMEOUT (s), default 30 */
+extern int shim_reconnect_ms;    /* CKPT_RECONNECT_TIMEOUT (s), default 30, 0 = no waiting */
 extern size_t shim_wbuf_size;    /* CKPT_WRITE_BEHIND bytes, 0 = off */
 extern size_t shim_rbuf_size;    /* CKPT_READ_AHEAD bytes, 0 = off */
 extern mode_t shim_umask;
@@ -124,6 +125,7 @@ extern char *shim_cwd_local;       /* cached kernel cwd */
 /* ---- connections ------------------------------------------------------------- */
 #define SHIM_MAX_INFLIGHT 64
 #define SHIM_MAX_INFLIGHT_BYTES (16u << 20)
+#define SHIM_RING_SIZE (SHIM_MAX_INFLIGHT_BYTES + WIRE_MAX_FRAME)
 struct shim_conn {
 	char *addr;
 	int fd;            /* -1 when not connected */
@@ -136,21 +138,41 @@ struct shim_conn {
 	int64_t deadline;  /* CLOCK_MONOTONIC ms by which the current exchange must end */
 	uint8_t *buf;      /* frame buffer, max_frame bytes */
 	size_t bufcap;
-	/* Pipelined PWRITEs whose replies are still to be read, oldest first. */
+	/* Reconnection (CKPT_RECONNECT_TIMEOUT). lost_conn: the last transport
+	 * failure was the connection going away (EOF, reset, broken pipe), not
+	 * a timeout or a protocol error, so a request may be sent again on a
+	 * new session. */
+	bool lost_conn;
+	bool reconnecting; /* inside reconnect(): no nested waiting */
+	bool gave_up;      /* the last reconnection ran out of time: try once per call */
+	/* Pipelined PWRITEs whose replies are still to be read, oldest first.
+	 * With reconnection on, each PWRITE's frame (header and data) is kept in
+	 * ring until its acknowledgement came, to be sent again on a new session
+	 * if the connection is lost first; while fd < 0 the entries left in the
+	 * window are those pending writes. */
 	struct shim_inflight {
 		uint64_t id;
 		struct shim_ofd *ofd;   /* NULL: nobody waits for it any more */
 		uint32_t len;           /* bytes asked to be written or read */
 		uint16_t type;          /* WIRE_PWRITE, or WIRE_PREAD for a prefetch */
+		bool saved;             /* PWRITE: its frame is in ring at roff */
+		uint32_t roff;          /* ring offset (of the frame, or where it would be) */
 		uint64_t off;           /* PREAD: where */
 	} inflight[SHIM_MAX_INFLIGHT];
 	unsigned int nin, head;
 	size_t inflight_bytes;
+	uint8_t *ring;     /* SHIM_RING_SIZE bytes, mapped at the first saved write */
+	size_t ring_w;     /* where the newest saved frame ends */
 	struct shim_conn *next;
 };
 extern struct shim_conn *shim_conns;
 struct shim_conn *shim_conn_for(const char *addr);
-/* Connects if needed. 0 or -1 with errno (ENOTCONN, EIO). Lock held. */
+/* Connects if needed. 0 or -1 with errno (ENOTCONN, EIO). Lock held. A
+ * connection lost mid-session is re-established with a bounded wait
+ * (CKPT_RECONNECT_TIMEOUT): unacknowledged writes are sent again and every
+ * open file of the connection is reopened by path. Never waits when called
+ * outside the lock (the checkpoint handler): there a connection with
+ * writes pending fails with EIO. */
 int shim_conn_ready(struct shim_conn *c);
 /* Called in a forked child: forget the parent's sockets. */
 void shim_conn_after_fork(void);
@@ -185,7 +207,8 @@ ssize_t shim_take_prefetch(struct shim_conn *c, struct shim_ofd *ofd, off_t off,
 			   void *dst);
 /* Forget prefetched data of a file that is being changed. Lock held. */
 void shim_forget_prefetch(struct shim_conn *c, uint64_t dev, uint64_t ino);
-/* Read every outstanding reply. Lock held. */
+/* Read every outstanding reply (reconnecting and re-sending as
+ * shim_conn_ready does, except in the checkpoint handler). Lock held. */
 int shim_conn_drain(struct shim_conn *c);
 /* Forget ofd in the in-flight window (it is being freed). Lock held. */
 void shim_conn_forget(struct shim_ofd *ofd);
@@ -199,6 +222,10 @@ int shim_conn_send(struct shim_conn *c, void *frame, size_t len, const void *ext
 		   uint64_t *id);
 int shim_conn_reply(struct shim_conn *c, uint64_t id, uint16_t type, const uint8_t **rep,
 		    size_t *replen, struct wire_str *msg);
+
+/* Set by a failed shim_rpc whose request was sent, may have been done, and
+ * was not sent again after reconnecting (not idempotent). */
+extern bool shim_rpc_unknown;
 
 /* Scratch buffer for building requests (WIRE_MAX_PATH*2 + 1 KiB). Lock held. */
 extern uint8_t shim_reqbuf[];
@@ -215,6 +242,9 @@ struct shim_ofd {
 	int flags;              /* host open flags incl. status flags */
 	bool is_dir;
 	uint64_t epoch;         /* conn->epoch the handle belongs to; else reopen by path */
+	bool stale_said;        /* the "could not reopen" line was printed */
+	bool app_known;         /* app_end is the end of file our last append produced */
+	off_t app_end;
 	int werr;               /* deferred write error: every write fails with it until
 				   fsync or close has reported it */
 	bool wappend;           /* the buffered bytes are appends */
@@ -280,7 +310,8 @@ void shim_fd_foreach(void (*f)(int fd, struct shim_ofd *ofd, void *arg), void *a
 
 /* Open a remote path (flags are host flags). Returns a new ofd or NULL with errno. Lock held. */
 struct shim_ofd *shim_remote_open(struct shim_path *p, int flags, mode_t mode);
-/* Make sure ofd has a live handle (reopen by path after fork/reconnect). Lock held. */
+/* Make sure ofd has a live handle (reopen by path after fork/reconnect). Lock
+ * held. -1 with ESTALE if the file is no longer there, else EIO. */
 int shim_ofd_revive(struct shim_ofd *ofd);
 
 /* ---- buffered I/O on an ofd (lock held) ------------------------------------------- */
