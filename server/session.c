@@ -437,6 +437,28 @@ static int pwrite_streamed(struct srv_session *s, const struct wire_hdr *h)
 	return srv_pwrite_stream(s, h, &m, body - have);
 }
 
+/* Buffers grown for big frames (4 MiB checkpoint chunks) go back to their
+ * first size once the session has been idle for a while, so that many
+ * sessions that each sent one big frame do not hold on to megabytes. */
+#define IDLE_SHRINK_MS 500
+static void shrink_when_idle(struct srv_session *s)
+{
+	struct pollfd pf = {s->fd, POLLIN | POLLRDHUP, 0};
+	uint8_t *p;
+
+	if (poll(&pf, 1, IDLE_SHRINK_MS) != 0)
+		return; /* input (or an error, which the read reports) */
+	if (s->in_cap > IN_FIRST) {
+		free(s->in);
+		s->in = NULL;
+		s->in_cap = s->in_start = s->in_end = 0;
+	}
+	if (s->out_cap > OUT_FIRST && (p = realloc(s->out, OUT_FIRST)) != NULL) {
+		s->out = p;
+		s->out_cap = OUT_FIRST;
+	}
+}
+
 /* Serve frames until the end. Returns 0 for an orderly end, -1 otherwise;
  * *why says why for the log. */
 static int serve(struct srv_session *s, const char **why)
@@ -451,6 +473,8 @@ static int serve(struct srv_session *s, const char **why)
 
 		/* At a stop the socket is shut down for reading: requests that
 		 * already arrived are still served, then recv sees the end. */
+		if (s->in_start == s->in_end && (s->in_cap > IN_FIRST || s->out_cap > OUT_FIRST))
+			shrink_when_idle(s);
 		r = in_fill(s, WIRE_HDR_SIZE);
 		if (r == 0 && s->in_end == s->in_start) {
 			*why = atomic_load(&stopping) ? "server stopping" : "closed by the client";
@@ -590,7 +614,7 @@ int srv_session_run(const struct srv_config *cfg, int fd, uint64_t id, const cha
 		srv_session_log(s, SRV_LOG_DEBUG, "connected");
 		rc = serve(s, &why);
 	}
-	srv_job_detach(s->job, s->handles.used);
+	srv_job_detach(s->job, s->handles.used, s);
 	s->job = NULL;
 	closed = srv_handles_close_all(&s->handles, atomic_load(&stopping), report_close, s);
 	/* A connection that closes without a word (a probe) is not news. */
