@@ -161,6 +161,12 @@ demo: all
 bench: all $(BENCH_BINS)
 	@BUILD=$(BUILD) bench/run
 
+# make soak: tests/e2e/soak.sh with 200 SIGKILL/restart cycles (make check runs 10);
+# SOAK_CYCLES, SOAK_SEED override.
+.PHONY: soak
+soak: all $(PROG_BINS)
+	@BUILD=$(BUILD) SOAK_CYCLES=$${SOAK_CYCLES:-200} bash tests/e2e/soak.sh
+
 # ---- cross builds and heterogeneous tests ---------------------------------------
 # make cross ARCH=s390x (or aarch64; without ARCH: both) builds a static
 # ckpt-server and ckpt with Debian's cross compiler into $(BUILD)/cross-ARCH/bin; xxhash

@@ -230,8 +230,8 @@ static void abort_all(void)
 
 		if (d->c->fd < 0)
 			continue; /* lost: its prepared image dies with the session */
-		while (d->unread && read_prepare_reply(NULL, d) == 0)
-			;
+		while (d->unread) /* every reply, errors too: the ABORT's comes after them */
+			read_prepare_reply(NULL, d);
 		if (d->done_sent && !d->done_ok && d->err)
 			continue; /* DONE failed: the server kept nothing */
 		if (outcome(d, WIRE_CKPT_ABORT, &smsg) < 0 && errno != ENOENT)

@@ -80,6 +80,7 @@ struct srv_job {
 	uint64_t prep_gen, prep_total, prep_received;
 	int prep_fd;	   /* -1 if none */
 	int prep_failed;   /* a chunk failed: DONE must fail */
+	const void *prep_owner; /* the session sending it: its end discards it */
 	void *prep_hash;   /* XXH64_state_t */
 
 	/* the undo epoch in progress (0: no generation yet, nothing recorded) */
@@ -109,7 +110,9 @@ int srv_store_hides_in(const struct srv_store *st, dev_t dev, ino_t ino, const c
 /* Attach a session to its job (NULL if name is not a valid job name; errno
  * EINVAL) and detach at its end, giving back its open handles. */
 struct srv_job *srv_job_attach(struct srv_store *st, const char *name, uint32_t len);
-void srv_job_detach(struct srv_job *j, uint32_t handles_left);
+/* A session of the job (owner) ends with handles_left files open; an image
+ * it was preparing and did not finish is discarded. */
+void srv_job_detach(struct srv_job *j, uint32_t handles_left, const void *owner);
 
 /* Checkpoint request handlers (store.c): decode, act, reply. */
 int srv_ckptop(struct srv_session *s, const struct wire_hdr *h, const uint8_t *p, size_t len);

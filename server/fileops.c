@@ -1239,7 +1239,7 @@ static op_fn *const ops[WIRE_TYPE_MAX + 1] = {
 int srv_fileop(struct srv_session *s, const struct wire_hdr *h, const uint8_t *p, size_t len)
 {
 	if ((h->type >= WIRE_CKPT_PREPARE && h->type <= WIRE_CKPT_ABORT) ||
-	    (h->type >= WIRE_ROLLBACK_QUERY && h->type <= WIRE_JOB_LIST))
+	    (h->type >= WIRE_ROLLBACK_QUERY && h->type <= WIRE_ROLLBACK_CHECK))
 		return srv_ckptop(s, h, p, len);
 	if (h->type > WIRE_TYPE_MAX || !ops[h->type])
 		return WIRE_ETYPE;

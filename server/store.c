@@ -305,6 +305,7 @@ static void prep_discard(struct srv_job *j)
 	j->prep_fd = -1;
 	j->prep_gen = j->prep_total = j->prep_received = 0;
 	j->prep_failed = 0;
+	j->prep_owner = NULL;
 }
 
 void srv_store_close(struct srv_store *st)
@@ -606,12 +607,17 @@ struct srv_job *srv_job_attach(struct srv_store *st, const char *name, uint32_t 
 	return j;
 }
 
-void srv_job_detach(struct srv_job *j, uint32_t handles_left)
+void srv_job_detach(struct srv_job *j, uint32_t handles_left, const void *owner)
 {
 	if (!j)
 		return;
 	pthread_mutex_lock(&j->lock);
 	j->handles -= handles_left < j->handles ? handles_left : j->handles;
+	if (j->prep_fd >= 0 && j->prep_owner == owner) {
+		srv_warn("job %s: the session preparing generation %" PRIu64 " ended before CKPT_DONE;"
+			 " its image is discarded", j->name, j->prep_gen);
+		prep_discard(j);
+	}
 	pthread_mutex_unlock(&j->lock);
 	pthread_mutex_lock(&j->store->lock);
 	j->refs--;
@@ -671,6 +677,7 @@ static int op_prepare(struct srv_session *s, struct srv_job *j, const struct wir
 		if (j->prep_fd < 0)
 			return reply_err(s, h, errno, "cannot create %s: %s", name, strerror(errno));
 		j->prep_gen = m.gen;
+		j->prep_owner = s;
 		j->prep_total = m.total;
 		j->prep_received = 0;
 		j->prep_failed = 0;
@@ -693,6 +700,11 @@ static int op_prepare(struct srv_session *s, struct srv_job *j, const struct wir
 				" failed: %s", j->name, m.gen, strerror(-rc));
 		return reply_err(s, h, -rc, "cannot store the image: %s", strerror(-rc));
 	}
+	/* Write-back starts now, while the rest of the image comes: the fsync
+	 * at CKPT_DONE then has little left to wait for, instead of the whole
+	 * image (buffered ext4 holds it all in the page cache until then). */
+	sync_file_range(j->prep_fd, (off_t)(WIRE_CKF_HEADER_SIZE + m.offset), (off_t)m.data.len,
+			SYNC_FILE_RANGE_WRITE);
 	XXH64_update(j->prep_hash, m.data.p, m.data.len);
 	j->prep_received += m.data.len;
 	return reply_len(s, h, wire_enc_empty(s->out, s->out_cap, h->type, WIRE_F_REPLY, h->id));
@@ -1436,6 +1448,13 @@ static int op_rollback(struct srv_session *s, struct srv_job *j, const struct wi
 				j->name, m.gen, why);
 		return reply_err(s, h, -rc, "%s; try an older generation", why);
 	}
+	if (h->type == WIRE_ROLLBACK_CHECK) { /* every check passed; change nothing */
+		free(state);
+		r.gen = m.gen;
+		r.image_size = wire_ckf_find(&hd, WIRE_CKF_CLIENT_IMAGE)->length;
+		r.image_xxh64 = wire_ckf_find(&hd, WIRE_CKF_CLIENT_IMAGE)->xxh64;
+		return reply_len(s, h, wire_enc_rollback_reply_as(s->out, s->out_cap, h->type, h->id, &r));
+	}
 	prep_discard(j);
 	memset(&mk, 0, sizeof(mk));
 	mk.target = m.gen;
@@ -1563,6 +1582,7 @@ int srv_ckptop(struct srv_session *s, const struct wire_hdr *h, const uint8_t *p
 		rc = op_query(s, j, h, p, len);
 		break;
 	case WIRE_ROLLBACK:
+	case WIRE_ROLLBACK_CHECK:
 		rc = op_rollback(s, j, h, p, len);
 		break;
 	case WIRE_IMAGE_READ:

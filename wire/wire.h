@@ -75,10 +75,11 @@ enum wire_type {
 	WIRE_ROLLBACK = 65,
 	WIRE_IMAGE_READ = 66,
 	WIRE_JOB_LIST = 67,
-	WIRE_TYPE_MAX = 67 /* highest number in use; the numbers between are not all defined */
+	WIRE_ROLLBACK_CHECK = 68,
+	WIRE_TYPE_MAX = 68 /* highest number in use; the numbers between are not all defined */
 };
 /* Number of defined message types. */
-#define WIRE_TYPE_COUNT 28
+#define WIRE_TYPE_COUNT 29
 /* 1 if type is a defined message type, else 0. */
 int wire_type_known(uint16_t type);
 
@@ -602,7 +603,8 @@ long wire_enc_ckpt_done(void *buf, size_t cap, uint64_t id, const struct wire_ck
 int wire_dec_ckpt_done(const void *p, size_t len, struct wire_ckpt_done *m);
 long wire_enc_ckpt_done_reply(void *buf, size_t cap, uint64_t id, const struct wire_ckpt_done_reply *m);
 int wire_dec_ckpt_done_reply(const void *p, size_t len, struct wire_ckpt_done_reply *m);
-/* type: WIRE_CKPT_COMMIT, WIRE_CKPT_ABORT or WIRE_ROLLBACK (others: WIRE_ETYPE). */
+/* type: WIRE_CKPT_COMMIT, WIRE_CKPT_ABORT, WIRE_ROLLBACK or WIRE_ROLLBACK_CHECK
+ * (others: WIRE_ETYPE). */
 long wire_enc_gen(void *buf, size_t cap, uint16_t type, uint64_t id, const struct wire_gen *m);
 int wire_dec_gen(const void *p, size_t len, struct wire_gen *m);
 /* ROLLBACK_QUERY request: wire_enc_empty(buf, cap, WIRE_ROLLBACK_QUERY, 0, id). */
@@ -612,6 +614,9 @@ int wire_dec_rollback_query_reply(const void *p, size_t len, struct wire_rollbac
 /* Next entry: 1 and *e filled, 0 at the end, negative WIRE_E* on a bad entry. */
 int wire_gen_info_next(struct wire_rollback_query_reply *m, struct wire_gen_info *e);
 long wire_enc_rollback_reply(void *buf, size_t cap, uint64_t id, const struct wire_rollback_reply *m);
+/* The same reply for type WIRE_ROLLBACK or WIRE_ROLLBACK_CHECK. */
+long wire_enc_rollback_reply_as(void *buf, size_t cap, uint16_t type, uint64_t id,
+				const struct wire_rollback_reply *m);
 int wire_dec_rollback_reply(const void *p, size_t len, struct wire_rollback_reply *m);
 long wire_enc_image_read(void *buf, size_t cap, uint64_t id, const struct wire_image_read *m);
 int wire_dec_image_read(const void *p, size_t len, struct wire_image_read *m);

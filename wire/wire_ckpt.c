@@ -160,7 +160,8 @@ long wire_enc_gen(void *buf, size_t cap, uint16_t type, uint64_t id, const struc
 {
 	struct wire_wr w;
 
-	if (type != WIRE_CKPT_COMMIT && type != WIRE_CKPT_ABORT && type != WIRE_ROLLBACK)
+	if (type != WIRE_CKPT_COMMIT && type != WIRE_CKPT_ABORT && type != WIRE_ROLLBACK &&
+	    type != WIRE_ROLLBACK_CHECK)
 		return WIRE_ETYPE;
 	if (check_gen(m->gen))
 		return WIRE_EINVAL;
@@ -266,12 +267,20 @@ static int check_rollback_reply(const struct wire_rollback_reply *m)
 
 long wire_enc_rollback_reply(void *buf, size_t cap, uint64_t id, const struct wire_rollback_reply *m)
 {
+	return wire_enc_rollback_reply_as(buf, cap, WIRE_ROLLBACK, id, m);
+}
+
+long wire_enc_rollback_reply_as(void *buf, size_t cap, uint16_t type, uint64_t id,
+				const struct wire_rollback_reply *m)
+{
 	struct wire_wr w;
 	int err = check_rollback_reply(m);
 
 	if (err)
 		return err;
-	wire_frame_begin(&w, buf, cap, WIRE_ROLLBACK, WIRE_F_REPLY, id);
+	if (type != WIRE_ROLLBACK && type != WIRE_ROLLBACK_CHECK)
+		return WIRE_ETYPE;
+	wire_frame_begin(&w, buf, cap, type, WIRE_F_REPLY, id);
 	wire_put_u64(&w, m->gen);
 	wire_put_u64(&w, m->image_size);
 	wire_put_u64(&w, m->image_xxh64);

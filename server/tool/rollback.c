@@ -45,7 +45,12 @@ static const char usage_text[] =
 	"  --run-dir DIR     RUNDIR (default $CKPT_RUN_DIR, else ${XDG_RUNTIME_DIR:-/tmp}/ckpt-UID)\n"
 	"  --timeout S       seconds a server may take to answer (default 30)\n"
 	"  --busy-wait S     seconds to wait for a server that still has the killed process's\n"
-	"                    session open (EBUSY) before giving up (default 10)\n";
+	"                    session open (EBUSY) before giving up (default 10)\n"
+	"  --without ADDR    a server of the job that the operator has given up (lost for\n"
+	"                    good): it is not contacted, and the others go back to the\n"
+	"                    newest generation they all hold. Its files are NOT rolled back:\n"
+	"                    the restarted program finds them as that server left them (or\n"
+	"                    not at all, if it stays unreachable). Repeatable\n";
 
 static int64_t now_ms(void)
 {
@@ -80,15 +85,16 @@ static uint64_t newest_common(const struct tgens *g, int n, uint64_t below)
 	return 0;
 }
 
-/* ROLLBACK on c, retrying EBUSY until busy_ms has passed: 0 with *r, or -1. */
-static int roll_one(struct tconn *c, uint64_t gen, double busy_s, struct wire_rollback_reply *r,
-		    const struct tgens *g, int ng)
+/* type (ROLLBACK_CHECK or ROLLBACK) on c, retrying EBUSY until busy_ms has
+ * passed: 0 with *r, or -1. */
+static int roll_one(struct tconn *c, uint16_t type, uint64_t gen, double busy_s,
+		    struct wire_rollback_reply *r, const struct tgens *g, int ng)
 {
 	int64_t until = now_ms() + (int64_t)(busy_s * 1000);
 	struct wire_gen m = {gen};
 
 	for (;;) {
-		int rc = tconn_call(c, wire_enc_gen(c->req, WIRE_MAX_FRAME, WIRE_ROLLBACK, tconn_id(c), &m));
+		int rc = tconn_call(c, wire_enc_gen(c->req, WIRE_MAX_FRAME, type, tconn_id(c), &m));
 
 		if (rc < 0)
 			return -1;
@@ -230,16 +236,17 @@ int cmd_rollback(int argc, char **argv)
 		{"generation", required_argument, NULL, 'g'}, {"output", required_argument, NULL, 'o'},
 		{"run-dir", required_argument, NULL, 'r'},    {"timeout", required_argument, NULL, 't'},
 		{"busy-wait", required_argument, NULL, 'b'},  {"help", no_argument, NULL, 'h'},
+		{"without", required_argument, NULL, 'W'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *job = NULL, *servers[MAX_SERVERS], *output = NULL, *rdir_opt = NULL, *gen_s = NULL;
+	const char *job = NULL, *servers[MAX_SERVERS], *without[MAX_SERVERS], *output = NULL, *rdir_opt = NULL, *gen_s = NULL;
 	char out[PATH_CAP], list[512];
 	struct tconn conns[MAX_SERVERS];
 	struct tgens gens[MAX_SERVERS];
 	struct wire_rollback_reply first = {0, 0, 0};
 	double timeout = 30, busy = 10;
 	uint64_t gen = 0;
-	int c, ns = 0, nopen = 0, rc = TOOL_EXIT_FAIL;
+	int c, ns = 0, nw = 0, nopen = 0, rc = TOOL_EXIT_FAIL;
 
 	opterr = 0;
 	optind = 1;
@@ -255,6 +262,13 @@ int cmd_rollback(int argc, char **argv)
 				if (!strcmp(servers[k], optarg))
 					return tool_usage("rollback", "--server %s given twice", optarg);
 			servers[ns++] = optarg;
+			break;
+		case 'W':
+			if (nw == MAX_SERVERS)
+				return tool_usage("rollback", "more than %d --without", MAX_SERVERS);
+			if (check_addr(optarg) < 0)
+				return tool_usage("rollback", "%s", tool_err);
+			without[nw++] = optarg;
 			break;
 		case 'g': gen_s = optarg; break;
 		case 'o': output = optarg; break;
@@ -280,8 +294,13 @@ int cmd_rollback(int argc, char **argv)
 	if (wire_job_check(job, (uint32_t)strlen(job)))
 		return tool_usage("rollback", "'%s' is not a job name (1 to 128 of A-Z a-z 0-9 . _ -, not starting with .)",
 				  job);
+	for (int k = 0; k < nw; k++)
+		for (int i = 0; i < ns; i++)
+			if (!strcmp(without[k], servers[i]))
+				return tool_usage("rollback", "%s is given both as --server and --without", without[k]);
 	if (!ns)
-		return tool_usage("rollback", "name every server of the job with --server ADDR");
+		return tool_usage("rollback", "name every server of the job with --server ADDR%s",
+				  nw ? " (--without names only those given up)" : "");
 	if (gen_s && (parse_u64(gen_s, &gen) || !gen))
 		return tool_usage("rollback", "--generation wants a number from 1, not '%s'", gen_s);
 	if (output) {
@@ -300,8 +319,18 @@ int cmd_rollback(int argc, char **argv)
 
 	memset(gens, 0, sizeof(gens));
 	for (nopen = 0; nopen < ns; nopen++) {
-		if (tconn_open(&conns[nopen], servers[nopen], job, timeout) < 0 ||
-		    tconn_query(&conns[nopen], &gens[nopen]) < 0) {
+		if (tconn_open(&conns[nopen], servers[nopen], job, timeout) < 0) {
+			/* tool_err names the server; say what the operator can do */
+			size_t k = strlen(tool_err);
+
+			snprintf(tool_err + k, sizeof(tool_err) - k,
+				 "; nothing was rolled back (start that server again, or give it up "
+				 "with --without %s: its files are then not rolled back)",
+				 servers[nopen]);
+			nopen++;
+			goto done;
+		}
+		if (tconn_query(&conns[nopen], &gens[nopen]) < 0) {
 			nopen++;
 			goto done;
 		}
@@ -333,10 +362,32 @@ int cmd_rollback(int argc, char **argv)
 			goto done;
 		}
 	}
+	/* Every server checks first (nothing changes), so that one that
+	 * refuses leaves the others' files as they are. */
 	for (int k = 0; k < ns; k++) {
 		struct wire_rollback_reply r;
 
-		if (roll_one(&conns[k], gen, busy, &r, gens, ns) < 0)
+		if (roll_one(&conns[k], WIRE_ROLLBACK_CHECK, gen, busy, &r, gens, ns) < 0) {
+			size_t n = strlen(tool_err);
+
+			snprintf(tool_err + n, sizeof(tool_err) - n, "; nothing was rolled back");
+			goto done;
+		}
+		if (!k) {
+			first = r;
+		} else if (r.image_size != first.image_size || r.image_xxh64 != first.image_xxh64) {
+			terr("the servers disagree on the image of generation %" PRIu64 ": %s has %" PRIu64
+			     " bytes (xxh64 %016" PRIx64 "), %s has %" PRIu64 " bytes (xxh64 %016" PRIx64
+			     "); nothing was rolled back",
+			     gen, servers[0], first.image_size, first.image_xxh64, servers[k], r.image_size,
+			     r.image_xxh64);
+			goto done;
+		}
+	}
+	for (int k = 0; k < ns; k++) {
+		struct wire_rollback_reply r;
+
+		if (roll_one(&conns[k], WIRE_ROLLBACK, gen, busy, &r, gens, ns) < 0)
 			goto done;
 		if (!k) {
 			first = r;
@@ -352,6 +403,9 @@ int cmd_rollback(int argc, char **argv)
 		goto done;
 	fprintf(stderr, "job %s: rolled back to generation %" PRIu64 " on %d server(s); image %" PRIu64 " bytes\n",
 		job, gen, ns, first.image_size);
+	for (int k = 0; k < nw; k++)
+		fprintf(stderr, "job %s: server %s given up (--without): its files are not rolled back; the "
+			"restarted program finds them as that server left them\n", job, without[k]);
 	printf("%s\n", out);
 	rc = fflush(stdout) == 0 ? 0 : TOOL_EXIT_FAIL;
 done:

@@ -346,7 +346,7 @@ else
 	fail "list --store: exit $RC: $(cat "$T/list-store.out" "$T/list-store.err")"
 fi
 fails list-nojob "^ckpt: job nosuch has no checkpoints in $T/stateA\$" "$CKPT" list --state-dir "$T/stateA" --job nosuch
-fails rb-unreachable "^ckpt: cannot connect to unix:$T/nowhere.sock: No such file or directory \(is ckpt-server running there\?\)\$" \
+fails rb-unreachable "^ckpt: cannot connect to unix:$T/nowhere.sock: No such file or directory \(is ckpt-server running there\?\); nothing was rolled back \(start that server again, or give it up with --without unix:$T/nowhere.sock: its files are then not rolled back\)\$" \
 	"$CKPT" rollback --job syn --server "$A" --server "unix:$T/nowhere.sock" --output "$T/x.img"
 fails rb-gen3 "^ckpt: generation 3 of job syn is not held by server $B \(it holds 1, 2\)\$" \
 	"$CKPT" rollback --job syn --server "$A" --server "$B" --generation 3 --output "$T/x.img"
@@ -365,7 +365,7 @@ else
 fi
 fails inspect-badjoint "^ckpt: $T/stateA/syn/gen-2.ckpt: the joint file is corrupt: section checksum mismatch" \
 	"$CKPT" inspect --job syn --state-dir "$T/stateA" --generation 2
-fails rb-ebadmsg "^ckpt: server $A: gen-2.ckpt is corrupt: section checksum mismatch \(content corrupt\) \(client image section\); try an older generation; every server also holds generation 1: try --generation 1\$" \
+fails rb-ebadmsg "^ckpt: server $A: gen-2.ckpt is corrupt: section checksum mismatch \(content corrupt\) \(client image section\); try an older generation; every server also holds generation 1: try --generation 1; nothing was rolled back\$" \
 	"$CKPT" rollback --job syn --server "$A" --server "$B" --output "$T/x.img"
 cp "$T/gen-2.save" "$T/stateA/syn/gen-2.ckpt"
 head -c 5000 "$T/gen-2.save" >"$T/short.ckpt"

@@ -712,6 +712,30 @@ Test(ckpt, commit_keeps_the_previous_generation)
 	cli_free(c);
 }
 
+/* A client that dies in the middle of an image leaves nothing behind. */
+Test(ckpt, unfinished_image_discarded_when_its_session_ends)
+{
+	struct cli *c = cli_job("gone"), *d;
+	struct wire_gen_info v[2];
+	struct wire_ckpt_prepare m;
+	uint8_t img[4096] = { 7 }, hdr[WIRE_CKPT_PREPARE_HDR];
+	char tmp[200];
+	struct stat st;
+
+	m = (struct wire_ckpt_prepare){ 1, 0, WIRE_CKPT_TOTAL_UNKNOWN, { img, sizeof(img) } };
+	wire_enc_ckpt_prepare_hdr(hdr, nid(c), &m);
+	send_bytes(c, hdr, sizeof(hdr));
+	send_bytes(c, img, sizeof(img));
+	cr_assert_eq(recv_answer(c, c->next_id - 1, WIRE_CKPT_PREPARE), 0);
+	snprintf(tmp, sizeof(tmp), "%s/gone/gen-1.ckpt.tmp", statep);
+	cr_assert(stat(tmp, &st) == 0, "the image is being written");
+	cli_free(c); /* the session ends before CKPT_DONE */
+	cr_expect(stat(tmp, &st) < 0, "%s removed at the end of its session", tmp);
+	d = cli_job("gone");
+	cr_expect_eq(c_query(d, v, 2), 0);
+	cli_free(d);
+}
+
 Test(ckpt, job_list_names_every_job_with_a_store)
 {
 	struct cli *a = cli_job("first"), *b = cli_job("second.job"), *n = cli_job("");
@@ -926,6 +950,37 @@ Test(ckpt, corrupt_joint_file_is_refused_and_older_generation_works)
 	cr_expect_eq(c_rollback(c, 2, NULL), EBADMSG);
 	cr_expect(strstr(c->msg, "corrupt"), "message: %s", c->msg);
 	cr_expect_eq(c_rollback(c, 1, NULL), 0, "%s", c->msg);
+	free(img);
+	cli_free(c);
+}
+
+/* ROLLBACK_CHECK answers as ROLLBACK would and changes nothing. */
+Test(ckpt, rollback_check_changes_nothing)
+{
+	struct cli *c;
+	uint8_t *img = pattern(10000, 6);
+	struct wire_rollback_reply rr;
+	char path[512];
+	struct stat st;
+
+	make_tree();
+	c = cli_job("job-k");
+	cr_assert_eq(c_checkpoint(c, 1, img, 10000), 0);
+	cr_assert_eq(c_checkpoint(c, 2, img, 10000), 0);
+	c_write_file(c, "log.txt", WIRE_O_APPEND, 0, "after\n", 6);
+	cr_assert_eq(c_gen(c, WIRE_ROLLBACK_CHECK, 2), 0, "%s", c->msg);
+	cr_assert_eq(wire_dec_rollback_reply(c->pl, c->plen, &rr), 0);
+	cr_expect_eq(rr.gen, 2);
+	cr_expect_eq(rr.image_size, 10000);
+	cr_expect_eq(rr.image_xxh64, XXH64(img, 10000, 0));
+	cr_expect_eq(c_gen(c, WIRE_ROLLBACK_CHECK, 9), ENOENT);
+	corrupt("job-k/gen-2.ckpt", 4096 + 10, 0);
+	cr_expect_eq(c_gen(c, WIRE_ROLLBACK_CHECK, 2), EBADMSG);
+	cr_expect(strstr(c->msg, "corrupt"), "message: %s", c->msg);
+	snprintf(path, sizeof(path), "%s/log.txt", rootp);
+	cr_assert(stat(path, &st) == 0);
+	cr_expect_eq(st.st_size, 14 + 6, "nothing rolled back");
+	cr_expect_eq(c_gen(c, WIRE_ROLLBACK_CHECK, 1), 0, "%s", c->msg);
 	free(img);
 	cli_free(c);
 }

@@ -577,7 +577,7 @@ Test(header, types)
 
 	for (t = 1; t <= WIRE_TYPE_MAX; t++) {
 		int ok = t <= WIRE_PING || (t >= WIRE_CKPT_PREPARE && t <= WIRE_CKPT_ABORT) ||
-			 (t >= WIRE_ROLLBACK_QUERY && t <= WIRE_JOB_LIST);
+			 (t >= WIRE_ROLLBACK_QUERY && t <= WIRE_ROLLBACK_CHECK);
 
 		cr_assert_eq(hdr_rc(16, (uint16_t)t, 0, WIRE_MAX_FRAME), ok ? WIRE_OK : WIRE_ETYPE,
 			     "type %u", t);
@@ -590,7 +590,7 @@ Test(header, types)
 	cr_assert_eq(hdr_rc(16, 21, 0, WIRE_MAX_FRAME), WIRE_ETYPE);
 	cr_assert_eq(hdr_rc(16, 36, 0, WIRE_MAX_FRAME), WIRE_ETYPE);
 	cr_assert_eq(hdr_rc(16, 63, 0, WIRE_MAX_FRAME), WIRE_ETYPE);
-	cr_assert_eq(hdr_rc(16, 68, 0, WIRE_MAX_FRAME), WIRE_ETYPE);
+	cr_assert_eq(hdr_rc(16, 69, 0, WIRE_MAX_FRAME), WIRE_ETYPE);
 	cr_assert_eq(hdr_rc(16, 32, 0, WIRE_MAX_FRAME), WIRE_OK);
 	cr_assert_eq(hdr_rc(16, 64, 0, WIRE_MAX_FRAME), WIRE_OK);
 	cr_assert_eq(hdr_rc(16, 0xffff, WIRE_F_REPLY, WIRE_MAX_FRAME), WIRE_ETYPE);
