@@ -22,6 +22,9 @@
 #include "ckpt.h"
 
 #define MAX_DEST 16
+/* Bytes of image per CKPT_PREPARE: a server holds one chunk per session
+ * being checkpointed, so many jobs checkpointing at once cost it little. */
+#define CHUNK_MAX (1u << 20)
 /* Replies to PREPARE waiting in a socket before the oldest are read. */
 #define MAX_UNREAD 256u
 
@@ -178,8 +181,8 @@ int ckpt_srv_emit(struct ckpt_msg *m, const uint8_t *p, size_t n)
 		struct dest *d = &dest[i];
 		size_t chunk = d->c->max_frame - WIRE_CKPT_PREPARE_HDR - 64, off = 0;
 
-		if (chunk > WIRE_MAX_DATA)
-			chunk = WIRE_MAX_DATA;
+		if (chunk > CHUNK_MAX)
+			chunk = CHUNK_MAX;
 		while (off < n) {
 			size_t k = n - off < chunk ? n - off : chunk;
 			struct wire_ckpt_prepare pm = {gen, d->sent, WIRE_CKPT_TOTAL_UNKNOWN, {p + off, (uint32_t)k}};
