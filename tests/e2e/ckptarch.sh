@@ -62,15 +62,6 @@ CKPT_TEST_NATIVE_SERVERS=B need_server B "$T/rootB" --state-dir "$T/stateB"
 MOUNTS=(--mount "/a=unix:$SOCK_A" --mount "/b=unix:$SOCK_B")
 JOB=mix
 
-# in_clean CMD...: CMD with only fds 0-2 (a checkpoint refuses unknown pipes).
-in_clean() {
-	local f
-	for f in /proc/$BASHPID/fd/*; do
-		f=${f##*/}
-		[ "$f" -gt 2 ] && eval "exec $f>&-"
-	done
-	exec "$@"
-}
 # wait_for SECONDS CMD...: true once CMD is.
 wait_for() {
 	local i n=$(($1 * 20))

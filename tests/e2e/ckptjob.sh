@@ -42,16 +42,6 @@ stop_wrappers() {
 }
 trap 'stop_wrappers; cleanup_all' EXIT
 
-# in_clean CMD...: CMD with only fds 0-2 (a checkpoint refuses unknown pipes).
-in_clean() {
-	local f
-	for f in /proc/$BASHPID/fd/*; do
-		f=${f##*/}
-		[ "$f" -gt 2 ] && eval "exec $f>&-"
-	done
-	exec "$@"
-}
-
 # wait_file FILE SECONDS: true once FILE exists.
 wait_file() {
 	local i

@@ -25,16 +25,6 @@ print("wrote", n)
 EOF
 for i in $(seq 0 149); do echo "line $i $((i * i))"; done >"$T/expect150"
 
-# in_clean CMD...: CMD with only fds 0-2 (a checkpoint refuses unknown pipes).
-in_clean() {
-	local f
-	for f in /proc/$BASHPID/fd/*; do
-		f=${f##*/}
-		[ "$f" -gt 2 ] && eval "exec $f>&-"
-	done
-	exec "$@"
-}
-
 # launch JOB MOUNTS OUTPATH N: the workload in the background; sets PID.
 launch() {
 	rm -f "$RUN/$1.status"

@@ -100,16 +100,6 @@ for k in range(1, phases + 1):
 print("done", len(blob))
 EOF
 
-# in_clean CMD...: CMD with only fds 0-2 (a checkpoint refuses unknown pipes).
-in_clean() {
-	local f
-	for f in /proc/$BASHPID/fd/*; do
-		f=${f##*/}
-		[ "$f" -gt 2 ] && eval "exec $f>&-"
-	done
-	exec "$@"
-}
-
 # reference NAME [VAR=VALUE]...: an uninterrupted run with local directories
 # $T/NAME.ref/{a,b}.
 reference() {

@@ -86,6 +86,17 @@ stop_server() {
 	[ "$RC" = 0 ] || { echo "server $1 exited $RC after SIGTERM"; return 1; }
 }
 
+# in_clean CMD...: exec CMD with only fds 0-2 open. A checkpoint refuses fds it
+# cannot restore (pipes, sockets), and a harness may leak some into children.
+in_clean() {
+	local f
+	for f in /proc/$BASHPID/fd/*; do
+		f=${f##*/}
+		[ "$f" -gt 2 ] && eval "exec $f>&-"
+	done
+	exec "$@"
+}
+
 # shim MOUNTS CMD...: runs CMD with the shim and CKPT_MOUNTS=MOUNTS.
 shim() {
 	local m=$1

@@ -48,16 +48,6 @@ stop_wrappers() {
 }
 trap 'stop_wrappers; cleanup_all' EXIT
 
-# in_clean CMD...: CMD with only fds 0-2 (a checkpoint refuses unknown pipes).
-in_clean() {
-	local f
-	for f in /proc/$BASHPID/fd/*; do
-		f=${f##*/}
-		[ "$f" -gt 2 ] && eval "exec $f>&-"
-	done
-	exec "$@"
-}
-
 need_server A "$T/rootA" --state-dir "$T/stateA" --log-level warn
 need_server B "$T/rootB" --state-dir "$T/stateB" --log-level warn
 SRV=(--server "unix:$SOCK_A" --server "unix:$SOCK_B")

@@ -14,17 +14,6 @@ RESTORE=$BIN/ckpt-restore
 WD=$T/wd
 mkdir -p "$WD"
 
-# in_clean CMD...: CMD with only fds 0-2 (a harness may leak pipes, and a
-# checkpoint refuses pipes it cannot restore).
-in_clean() {
-	local f
-	for f in /proc/$BASHPID/fd/*; do
-		f=${f##*/}
-		[ "$f" -gt 2 ] && eval "exec $f>&-"
-	done
-	exec "$@"
-}
-
 # start NAME [ENV=VAL...] PROG ARGS...: PROG in the background under the shim,
 # image $T/NAME.img, stdout $T/NAME.out1, stderr $T/NAME.err1; sets PID.
 start() {

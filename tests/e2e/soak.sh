@@ -55,16 +55,6 @@ stop_wrappers() {
 }
 trap 'stop_wrappers; cleanup_all' EXIT
 
-# in_clean CMD...: CMD with only fds 0-2 (a checkpoint refuses unknown pipes).
-in_clean() {
-	local f
-	for f in /proc/$BASHPID/fd/*; do
-		f=${f##*/}
-		[ "$f" -gt 2 ] && eval "exec $f>&-"
-	done
-	exec "$@"
-}
-
 # rnd_s LO HI: a random number of milliseconds in [LO, HI], in seconds.
 rnd_s() { awk -v ms=$(($1 + (RANDOM * 32768 + RANDOM) % ($2 - $1 + 1))) 'BEGIN { printf "%.3f", ms / 1000 }'; }
 

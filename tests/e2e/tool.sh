@@ -18,16 +18,6 @@ RUN=$T/run
 WD=$T/wd
 mkdir -p "$RUN" "$WD"
 
-# in_clean CMD...: CMD with only fds 0-2 (a checkpoint refuses leaked pipes).
-in_clean() {
-	local f
-	for f in /proc/$BASHPID/fd/*; do
-		f=${f##*/}
-		[ "$f" -gt 2 ] && eval "exec $f>&-"
-	done
-	exec "$@"
-}
-
 # run NAME CMD...: CMD's stdout in $T/NAME.out, stderr in $T/NAME.err, status in RC.
 run() {
 	local name=$1
