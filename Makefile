@@ -158,8 +158,12 @@ check-unit: all $(UNIT_BINS)
 demo: all
 	@BUILD=$(BUILD) scripts/demo
 
+# make bench: bench/run (remote against local I/O), then bench/ckpt (checkpoint
+# and restart); BENCH_PARTS=io or BENCH_PARTS=ckpt runs one of them.
+BENCH_PARTS ?= io ckpt
 bench: all $(BENCH_BINS)
-	@BUILD=$(BUILD) bench/run
+	@$(if $(filter io,$(BENCH_PARTS)),BUILD=$(BUILD) bench/run,:)
+	@$(if $(filter ckpt,$(BENCH_PARTS)),BUILD=$(BUILD) bench/ckpt,:)
 
 # make soak: tests/e2e/soak.sh with 200 SIGKILL/restart cycles (make check runs 10);
 # SOAK_CYCLES, SOAK_SEED override.

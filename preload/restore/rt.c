@@ -293,6 +293,51 @@ _Noreturn void rt_exit(int code)
 		rs_call1(SYS_exit_group, code);
 }
 
+/* ---- threads ------------------------------------------------------------------------------- */
+
+/* long rt_clone(unsigned long flags, void *stack_top, uint32_t *ctid, void (*fn)(void *), void *arg):
+ * clone(2) with fn(arg) then exit(0) on the new stack; returns the child's
+ * tid or -errno. */
+long rt_clone(unsigned long flags, void *stack_top, uint32_t *ctid, void (*fn)(void *), void *arg);
+__asm__(".text\n"
+	".globl rt_clone\n"
+	".hidden rt_clone\n"
+	".type rt_clone,@function\n"
+	"rt_clone:\n"
+	"	andq $-16, %rsi\n"
+	"	subq $16, %rsi\n"
+	"	movq %r8, 0(%rsi)\n"   /* arg and fn wait on the new stack */
+	"	movq %rcx, 8(%rsi)\n"
+	"	movq %rdx, %r10\n"     /* child_tid */
+	"	xorl %edx, %edx\n"     /* parent_tid */
+	"	xorl %r8d, %r8d\n"     /* tls */
+	"	movl $56, %eax\n"      /* SYS_clone */
+	"	syscall\n"
+	"	testq %rax, %rax\n"
+	"	jnz 1f\n"
+	"	xorl %ebp, %ebp\n"
+	"	popq %rdi\n"
+	"	popq %rax\n"
+	"	callq *%rax\n"
+	"	movl $60, %eax\n"      /* SYS_exit: this thread only */
+	"	xorl %edi, %edi\n"
+	"	syscall\n"
+	"	hlt\n"
+	"1:	ret\n"
+	".size rt_clone, .-rt_clone\n");
+
+/* Shared (not _PRIVATE) operations: the kernel's wake for
+ * CLONE_CHILD_CLEARTID is one, and only finds waiters of its kind. */
+void rt_futex_wait(uint32_t *addr, uint32_t val)
+{
+	rs_call4(SYS_futex, addr, 0 /* FUTEX_WAIT */, val, NULL);
+}
+
+void rt_futex_wake(uint32_t *addr)
+{
+	rs_call3(SYS_futex, addr, 1 /* FUTEX_WAKE */, 0x7fffffff);
+}
+
 /* ---- allocation for liblz4 ------------------------------------------------------------- */
 
 static uint8_t *arena;
@@ -305,13 +350,16 @@ void rt_arena_init(void *base, size_t size)
 	arena_used = 0;
 }
 
+/* Both threads of the restore may allocate (their LZ4 contexts' buffers). */
 void *rt_alloc(size_t n)
 {
-	size_t at = (arena_used + 63) & ~(size_t)63;
+	size_t used = __atomic_load_n(&arena_used, __ATOMIC_RELAXED), at;
 
-	if (n > arena_size || at > arena_size - n)
-		return NULL;
-	arena_used = at + n;
+	do {
+		at = (used + 63) & ~(size_t)63;
+		if (n > arena_size || at > arena_size - n)
+			return NULL;
+	} while (!__atomic_compare_exchange_n(&arena_used, &used, at + n, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
 	return arena + at;
 }
 

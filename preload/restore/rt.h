@@ -3,7 +3,7 @@
  * ckpt-restore links no C library: it must be able to unmap everything but
  * itself. This is the little it uses instead: memory and string functions
  * (also called by liblz4 and wire.c), buffered output with a small printf,
- * a bump allocator for liblz4, and exit.
+ * a bump allocator for liblz4, a raw thread and futexes, and exit.
  */
 #ifndef CKPT_RT_H
 #define CKPT_RT_H
@@ -31,6 +31,13 @@ void rt_flush(void);
 const char *rt_strerror(long neg_errno);
 
 _Noreturn void rt_exit(int code);
+
+/* A thread sharing everything (flags for clone(2)) running fn(arg) on the
+ * stack below stack_top, then exiting; its tid, or -errno. */
+long rt_clone(unsigned long flags, void *stack_top, uint32_t *ctid, void (*fn)(void *), void *arg);
+/* FUTEX_WAIT while *addr == val; FUTEX_WAKE of every waiter. */
+void rt_futex_wait(uint32_t *addr, uint32_t val);
+void rt_futex_wake(uint32_t *addr);
 
 /* The allocator liblz4 gets: a bump pointer over a fixed arena; free is a no-op. */
 void rt_arena_init(void *base, size_t size);

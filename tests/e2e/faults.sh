@@ -189,7 +189,10 @@ killprog() {
 	[ -n "$kids" ] || return 0
 	sleep 0.2
 	for k in $kids; do
-		kill -0 "$k" 2>/dev/null && LEFT+="$k "
+		# a zombie waiting for whoever adopted it is gone as far as we care
+		if kill -0 "$k" 2>/dev/null && ! grep -q '^State:.*Z' "/proc/$k/status" 2>/dev/null; then
+			LEFT+="$k($(sed -n 's/^State:[[:space:]]*//p' "/proc/$k/status" 2>/dev/null)) "
+		fi
 		kill -KILL "$k" 2>/dev/null
 	done
 }
