@@ -5,8 +5,10 @@
  * or the one asked for, which every server must hold. Each server rolls the
  * job's files back (ROLLBACK); their answers must agree on the image; the
  * image comes from the first server (IMAGE_READ) and must match its size and
- * XXH64 before it is written (FILE.tmp, fsync, rename, fsync of the
- * directory). The ckpt-restart script runs this and hands the file to
+ * XXH64 before it is written (FILE.tmp, then renamed). The file is not
+ * fsync'd: it is a transient copy that ckpt-restore checks again (XXH64),
+ * and the servers still hold the original, so after a crash the rollback is
+ * simply repeated. The ckpt-restart script runs this and hands the file to
  * ckpt-restore.
  */
 #include <errno.h>
@@ -42,6 +44,9 @@ static const char usage_text[] =
 	"  --generation N    this generation, which every server must hold (default: the\n"
 	"                    newest generation every server holds)\n"
 	"  --output FILE     where to write the image (default RUNDIR/NAME.img)\n"
+	"  --no-image        roll back only; print GENERATION and IMAGE_BYTES on stdout\n"
+	"                    instead of fetching the image (a restart on the server's own\n"
+	"                    machine reads it from the joint file: ckpt-restore --offset)\n"
 	"  --run-dir DIR     RUNDIR (default $CKPT_RUN_DIR, else ${XDG_RUNTIME_DIR:-/tmp}/ckpt-UID)\n"
 	"  --timeout S       seconds a server may take to answer (default 30)\n"
 	"  --busy-wait S     seconds to wait for a server that still has the killed process's\n"
@@ -181,11 +186,11 @@ static int fetch(struct tconn *c, uint64_t gen, uint64_t size, uint64_t sum, int
 	return 0;
 }
 
-/* out.tmp (0600), the image, fsync, rename to out, fsync the directory. */
+/* out.tmp (0600), the image, rename to out. */
 static int write_image(struct tconn *c, uint64_t gen, uint64_t size, uint64_t sum, const char *out)
 {
-	char tmp[PATH_CAP + 8], dir[PATH_CAP], *slash;
-	int fd, dfd;
+	char tmp[PATH_CAP + 8];
+	int fd;
 
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp", out) >= (int)sizeof(tmp))
 		return terr("output path too long");
@@ -194,10 +199,6 @@ static int write_image(struct tconn *c, uint64_t gen, uint64_t size, uint64_t su
 		return terr("cannot create %s: %s", tmp, strerror(errno));
 	if (fchmod(fd, 0600) < 0 || fetch(c, gen, size, sum, fd, tmp) < 0)
 		goto fail;
-	if (fsync(fd) < 0) {
-		terr("cannot write %s: %s", tmp, strerror(errno));
-		goto fail;
-	}
 	if (close(fd) < 0) {
 		fd = -1;
 		terr("cannot write %s: %s", tmp, strerror(errno));
@@ -207,19 +208,6 @@ static int write_image(struct tconn *c, uint64_t gen, uint64_t size, uint64_t su
 	if (rename(tmp, out) < 0) {
 		terr("cannot rename %s to %s: %s", tmp, out, strerror(errno));
 		goto fail;
-	}
-	snprintf(dir, sizeof(dir), "%s", out);
-	slash = strrchr(dir, '/');
-	if (slash == dir)
-		slash[1] = 0;
-	else if (slash)
-		*slash = 0;
-	else
-		snprintf(dir, sizeof(dir), ".");
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
 	}
 	return 0;
 fail:
@@ -236,7 +224,7 @@ int cmd_rollback(int argc, char **argv)
 		{"generation", required_argument, NULL, 'g'}, {"output", required_argument, NULL, 'o'},
 		{"run-dir", required_argument, NULL, 'r'},    {"timeout", required_argument, NULL, 't'},
 		{"busy-wait", required_argument, NULL, 'b'},  {"help", no_argument, NULL, 'h'},
-		{"without", required_argument, NULL, 'W'},
+		{"without", required_argument, NULL, 'W'},    {"no-image", no_argument, NULL, 'N'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *job = NULL, *servers[MAX_SERVERS], *without[MAX_SERVERS], *output = NULL, *rdir_opt = NULL, *gen_s = NULL;
@@ -246,7 +234,7 @@ int cmd_rollback(int argc, char **argv)
 	struct wire_rollback_reply first = {0, 0, 0};
 	double timeout = 30, busy = 10;
 	uint64_t gen = 0;
-	int c, ns = 0, nw = 0, nopen = 0, rc = TOOL_EXIT_FAIL;
+	int c, ns = 0, nw = 0, nopen = 0, rc = TOOL_EXIT_FAIL, no_image = 0;
 
 	opterr = 0;
 	optind = 1;
@@ -272,6 +260,7 @@ int cmd_rollback(int argc, char **argv)
 			break;
 		case 'g': gen_s = optarg; break;
 		case 'o': output = optarg; break;
+		case 'N': no_image = 1; break;
 		case 'r': rdir_opt = optarg; break;
 		case 't':
 			if (parse_seconds(optarg, &timeout) < 0)
@@ -399,14 +388,17 @@ int cmd_rollback(int argc, char **argv)
 			goto done;
 		}
 	}
-	if (write_image(&conns[0], gen, first.image_size, first.image_xxh64, out) < 0)
+	if (!no_image && write_image(&conns[0], gen, first.image_size, first.image_xxh64, out) < 0)
 		goto done;
 	fprintf(stderr, "job %s: rolled back to generation %" PRIu64 " on %d server(s); image %" PRIu64 " bytes\n",
 		job, gen, ns, first.image_size);
 	for (int k = 0; k < nw; k++)
 		fprintf(stderr, "job %s: server %s given up (--without): its files are not rolled back; the "
 			"restarted program finds them as that server left them\n", job, without[k]);
-	printf("%s\n", out);
+	if (no_image)
+		printf("%" PRIu64 " %" PRIu64 "\n", gen, first.image_size);
+	else
+		printf("%s\n", out);
 	rc = fflush(stdout) == 0 ? 0 : TOOL_EXIT_FAIL;
 done:
 	for (int k = 0; k < nopen; k++) {
