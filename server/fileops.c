@@ -13,7 +13,6 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
@@ -494,31 +493,15 @@ static int op_pwrite(struct srv_session *s, const struct wire_hdr *h, const uint
 
 /* ---- PWRITE straight from the socket ------------------------------------------------- */
 
-/* Read and drop n bytes of the request stream (the rest of a PWRITE whose
- * data cannot be written). 0, or -1 when the connection is gone. */
-static int discard_input(struct srv_session *s, size_t n)
+/* Read and drop n bytes from fd: the rest of a PWRITE whose data cannot be
+ * written, from the socket, or what the pipe holds of it. 0, or -1 when the
+ * connection (or the pipe) failed. */
+static int drop_input(int fd, size_t n)
 {
 	uint8_t junk[16384];
 
 	while (n) {
-		ssize_t k = recv(s->fd, junk, n < sizeof(junk) ? n : sizeof(junk), 0);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			return -1;
-		n -= (size_t)k;
-	}
-	return 0;
-}
-
-/* Empty the pipe (its bytes could not be written). */
-static int drain_pipe(struct srv_session *s, size_t n)
-{
-	uint8_t junk[16384];
-
-	while (n) {
-		ssize_t k = read(s->pipe[0], junk, n < sizeof(junk) ? n : sizeof(junk));
+		ssize_t k = read(fd, junk, n < sizeof(junk) ? n : sizeof(junk));
 
 		if (k < 0 && errno == EINTR)
 			continue;
@@ -539,7 +522,7 @@ int srv_pwrite_stream(struct srv_session *s, const struct wire_hdr *h, const str
 	int err = 0, rc;
 
 	if (!hd) {
-		if (discard_input(s, rest) < 0)
+		if (drop_input(s->fd, rest) < 0)
 			return SRV_STREAM_LOST;
 		return reply_err(s, h, EBADF, NULL);
 	}
@@ -552,7 +535,7 @@ int srv_pwrite_stream(struct srv_session *s, const struct wire_hdr *h, const str
 			srv_undo_end(s);
 	}
 	if (rc < 0) {
-		if (discard_input(s, rest) < 0)
+		if (drop_input(s->fd, rest) < 0)
 			return SRV_STREAM_LOST;
 		return reply_errno(s, h, -rc, hd->path);
 	}
@@ -590,7 +573,7 @@ int srv_pwrite_stream(struct srv_session *s, const struct wire_hdr *h, const str
 				continue;
 			if (n <= 0) {
 				err = n < 0 ? errno : EIO;
-				if (drain_pipe(s, left) < 0) {
+				if (drop_input(s->pipe[0], left) < 0) {
 					srv_undo_end(s);
 					return SRV_STREAM_LOST;
 				}
@@ -605,7 +588,7 @@ int srv_pwrite_stream(struct srv_session *s, const struct wire_hdr *h, const str
 	 * that usually follows: the disk works while the next block travels. */
 	if (done)
 		sync_file_range(hd->fd, (off_t)m->offset, (off_t)done, SYNC_FILE_RANGE_WRITE);
-	if (rest && discard_input(s, rest) < 0)
+	if (rest && drop_input(s->fd, rest) < 0)
 		return SRV_STREAM_LOST;
 	if (err && !done)
 		return reply_errno(s, h, err, hd->path);
