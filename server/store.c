@@ -1486,12 +1486,18 @@ static int op_rollback(struct srv_session *s, struct srv_job *j, const struct wi
 /* ---- JOB_LIST ------------------------------------------------------------------------------------- */
 
 /* Every job directory of the store (names that pass the job-name rule). */
+static void free_names(struct wire_str *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free((char *)v[i].p);
+	free(v);
+}
+
 static int op_job_list(struct srv_session *s, const struct wire_hdr *h, const uint8_t *p, size_t len)
 {
 	struct srv_store *st = s->cfg->store;
 	struct wire_str *v = NULL;
-	char *names = NULL;
-	size_t n = 0, cap = 0, bytes = 4, nlen = 0, ncap = 0;
+	size_t n = 0, cap = 0, bytes = 4;
 	struct dirent *e;
 	long out;
 	int rc = wire_dec_empty(p, len);
@@ -1507,19 +1513,13 @@ static int op_job_list(struct srv_session *s, const struct wire_hdr *h, const ui
 	while ((e = readdir(d))) {
 		size_t l = strlen(e->d_name);
 		struct stat sb;
+		char *name;
 
 		if (wire_job_check(e->d_name, (uint32_t)l) ||
 		    fstatat(st->dir_fd, e->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(sb.st_mode))
 			continue;
 		if (WIRE_HDR_SIZE + bytes + 2 + l > s->out_max)
 			break; /* more jobs than one reply holds: the first ones */
-		if (nlen + l > ncap) {
-			char *t = realloc(names, ncap = (ncap + l) * 2 + 256);
-
-			if (!t)
-				goto oom;
-			names = t;
-		}
 		if (n == cap) {
 			struct wire_str *t = realloc(v, (cap = cap * 2 + 16) * sizeof(*v));
 
@@ -1527,27 +1527,23 @@ static int op_job_list(struct srv_session *s, const struct wire_hdr *h, const ui
 				goto oom;
 			v = t;
 		}
-		memcpy(names + nlen, e->d_name, l);
-		v[n++] = (struct wire_str){ (const char *)(uintptr_t)nlen, (uint32_t)l };
-		nlen += l;
+		name = strdup(e->d_name);
+		if (!name)
+			goto oom;
+		v[n++] = (struct wire_str){ name, (uint32_t)l };
 		bytes += 2 + l;
 	}
 	closedir(d);
-	for (size_t i = 0; i < n; i++)
-		v[i].p = names + (uintptr_t)v[i].p;
 	if (srv_session_reserve(s, WIRE_HDR_SIZE + bytes) < 0) {
-		free(v);
-		free(names);
+		free_names(v, n);
 		return reply_err(s, h, ENOMEM, "out of memory");
 	}
 	out = wire_enc_job_list_reply(s->out, s->out_cap, h->id, v, (uint32_t)n);
-	free(v);
-	free(names);
+	free_names(v, n);
 	return reply_len(s, h, out);
 oom:
 	closedir(d);
-	free(v);
-	free(names);
+	free_names(v, n);
 	return reply_err(s, h, ENOMEM, "out of memory");
 }
 
