@@ -35,6 +35,9 @@ LZ4_LIBS = $(shell $(PKG_CONFIG) --libs liblz4 2>/dev/null)
 XXH_LIBS = $(shell $(PKG_CONFIG) --libs libxxhash 2>/dev/null || echo -lxxhash)
 # The shim records a backtrace in each checkpoint image (preload/ckpt_bt.c).
 UNWIND_LIBS = $(shell $(PKG_CONFIG) --libs libunwind 2>/dev/null || echo -lunwind)
+# HMAC-SHA256 of the HELLO challenge-response and job keys (wire/auth.c):
+# libsodium, so that no cryptography is written here.
+SODIUM_LIBS = $(shell $(PKG_CONFIG) --libs libsodium 2>/dev/null || echo -lsodium)
 CRIT_CFLAGS = $(shell $(PKG_CONFIG) --cflags criterion 2>/dev/null)
 CRIT_LIBS = $(shell $(PKG_CONFIG) --libs criterion 2>/dev/null || echo -lcriterion)
 
@@ -87,11 +90,11 @@ $(BUILD)/shim/%.o: %.c | deps
 
 $(BIN)/ckpt-server: $(SERVER_OBJ) $(WIRE_OBJ)
 	@mkdir -p $(@D)
-	$(CC) $(SAN_FLAGS) -o $@ $^ $(LDFLAGS) $(XXH_LIBS) -lpthread
+	$(CC) $(SAN_FLAGS) -o $@ $^ $(LDFLAGS) $(XXH_LIBS) $(SODIUM_LIBS) -lpthread
 
 $(BIN)/ckpt: $(TOOL_OBJ) $(WIRE_OBJ)
 	@mkdir -p $(@D)
-	$(CC) $(SAN_FLAGS) -o $@ $^ $(LDFLAGS) $(XXH_LIBS)
+	$(CC) $(SAN_FLAGS) -o $@ $^ $(LDFLAGS) $(XXH_LIBS) $(SODIUM_LIBS)
 
 $(BUILD)/libckptshim.map: preload/real.def preload/gen-map.sh
 	@mkdir -p $(@D)
@@ -100,7 +103,7 @@ $(BUILD)/libckptshim.map: preload/real.def preload/gen-map.sh
 $(SHIM_SO): $(SHIM_OBJ) $(BUILD)/libckptshim.map
 	@mkdir -p $(@D)
 	$(CC) -shared -Wl,-soname,libckptshim.so.1 -Wl,--version-script=$(BUILD)/libckptshim.map \
-		-Wl,-z,now -Wl,-z,relro -Wl,-z,defs $(SHIM_SAN) -o $@ $(SHIM_OBJ) $(LDFLAGS) $(XXH_LIBS) $(LZ4_LIBS) $(UNWIND_LIBS) -ldl -lpthread
+		-Wl,-z,now -Wl,-z,relro -Wl,-z,defs $(SHIM_SAN) -o $@ $(SHIM_OBJ) $(LDFLAGS) $(XXH_LIBS) $(LZ4_LIBS) $(UNWIND_LIBS) $(SODIUM_LIBS) -ldl -lpthread
 
 $(LIB)/libckptshim.so: $(SHIM_SO)
 	ln -sf libckptshim.so.1 $@
@@ -128,18 +131,18 @@ $(BIN)/%: scripts/%
 $(BUILD)/tests/%: tests/unit/%.c $(WIRE_OBJ) $(SERVER_LIB_OBJ) | deps
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) $(SAN_FLAGS) $(CRIT_CFLAGS) -Iserver -o $@ $< $(WIRE_OBJ) $(SERVER_LIB_OBJ) \
-		$(CRIT_LIBS) $(XXH_LIBS) -lpthread
+		$(CRIT_LIBS) $(XXH_LIBS) $(SODIUM_LIBS) -lpthread
 
 # The tool's parsers, tested without its main.
 $(BUILD)/tests/test_tool: tests/unit/test_tool.c $(WIRE_OBJ) $(TOOL_LIB_OBJ) | deps
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) $(SAN_FLAGS) $(CRIT_CFLAGS) -Iserver/tool -Ipreload -o $@ $< $(WIRE_OBJ) $(TOOL_LIB_OBJ) \
-		$(CRIT_LIBS) $(XXH_LIBS)
+		$(CRIT_LIBS) $(XXH_LIBS) $(SODIUM_LIBS)
 
 # The shim's pure parts are tested by including their source with stubs.
 $(BUILD)/tests/test_shim_%: tests/unit/test_shim_%.c preload/*.c preload/*.h $(WIRE_OBJ) | deps
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_SHIM) $(SAN_FLAGS) $(CRIT_CFLAGS) -Ipreload -o $@ $< $(WIRE_OBJ) $(CRIT_LIBS) $(XXH_LIBS)
+	$(CC) $(CFLAGS_SHIM) $(SAN_FLAGS) $(CRIT_CFLAGS) -Ipreload -o $@ $< $(WIRE_OBJ) $(CRIT_LIBS) $(XXH_LIBS) $(SODIUM_LIBS)
 
 $(BUILD)/progs/%: tests/progs/%.c | deps
 	@mkdir -p $(@D)
@@ -174,7 +177,8 @@ soak: all $(PROG_BINS)
 # ---- cross builds and heterogeneous tests ---------------------------------------
 # make cross ARCH=s390x (or aarch64; without ARCH: both) builds a static
 # ckpt-server and ckpt with Debian's cross compiler into $(BUILD)/cross-ARCH/bin; xxhash
-# is used header-only there (XXH_INLINE_ALL), so no foreign libraries are needed.
+# is used header-only there (XXH_INLINE_ALL); libsodium comes from Debian's
+# multiarch packages (libsodium-dev:s390x, libsodium-dev:arm64), linked statically.
 # make check-hetero runs the e2e suites with that server under qemu-user
 # (tests/hetero/run).
 CROSS_ARCHES := s390x aarch64
@@ -189,21 +193,24 @@ CROSS_TOOLS := $(CROSS_SEL:%=$(BUILD)/cross-%/bin/ckpt)
 CFLAGS_CROSS = -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 $(OPT) $(WARN) -MMD -MP -Iwire \
 	-DCKPT_VERSION=\"$(VERSION)\" -DXXH_INLINE_ALL $(CFLAGS)
 XXH_HEADER = $(shell $(PKG_CONFIG) --variable=includedir libxxhash 2>/dev/null || echo /usr/include)/xxhash.h
+SODIUM_INCLUDE = $(shell $(PKG_CONFIG) --variable=includedir libsodium 2>/dev/null || echo /usr/include)
+cross_multiarch = $(if $(filter aarch64,$(1)),aarch64-linux-gnu,$(1)-linux-gnu)
 define cross_rules
 $(BUILD)/cross-$(1)/include/xxhash.h: | deps
 	@mkdir -p $$(@D)
 	cp $$(XXH_HEADER) $$@
+	cp -r $$(SODIUM_INCLUDE)/sodium.h $$(SODIUM_INCLUDE)/sodium $$(@D)/
 $(BUILD)/cross-$(1)/obj/%.o: %.c $(BUILD)/cross-$(1)/include/xxhash.h | deps
 	@mkdir -p $$(@D)
 	$(1)-linux-gnu-gcc $$(CFLAGS_CROSS) -I$(BUILD)/cross-$(1)/include -c -o $$@ $$<
 $(BUILD)/cross-$(1)/bin/ckpt-server: $$(SERVER_SRC:%.c=$(BUILD)/cross-$(1)/obj/%.o) \
 		$$(WIRE_SRC:%.c=$(BUILD)/cross-$(1)/obj/%.o)
 	@mkdir -p $$(@D)
-	$(1)-linux-gnu-gcc -static -o $$@ $$^ -lpthread
+	$(1)-linux-gnu-gcc -static -o $$@ $$^ /usr/lib/$$(call cross_multiarch,$(1))/libsodium.a -lpthread
 $(BUILD)/cross-$(1)/bin/ckpt: $$(TOOL_SRC:%.c=$(BUILD)/cross-$(1)/obj/%.o) \
 		$$(WIRE_SRC:%.c=$(BUILD)/cross-$(1)/obj/%.o)
 	@mkdir -p $$(@D)
-	$(1)-linux-gnu-gcc -static -o $$@ $$^
+	$(1)-linux-gnu-gcc -static -o $$@ $$^ /usr/lib/$$(call cross_multiarch,$(1))/libsodium.a
 endef
 $(foreach a,$(CROSS_ARCHES),$(eval $(call cross_rules,$(a))))
 .PHONY: cross check-hetero

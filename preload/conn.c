@@ -368,9 +368,78 @@ static int protocol_fail(struct shim_conn *c)
 	return errno = EIO, -1;
 }
 
+/* The detail of the last error reply (for HELLO and AUTH refusals). */
+static char last_err_msg[200];
+static uint32_t last_err_len;
+
+/* A server that did not challenge us may still be trusted with our data on
+ * a unix socket when it runs as us or as root; on TCP it must prove the key. */
+static bool server_uid_trusted(const struct shim_conn *c)
+{
+	struct ucred cr;
+	socklen_t cl = sizeof(cr);
+
+	if (strncmp(c->addr, "unix:", 5) != 0 ||
+	    getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0)
+		return false;
+	return cr.uid == geteuid() || cr.uid == 0;
+}
+
+/* Authentication refused: say it once per connection attempt series. */
+static int auth_fail(struct shim_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int auth_fail(struct shim_conn *c, const char *fmt, ...)
+{
+	char msg[400];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (!c->warned)
+		shim_log("server %s: %s", c->addr, msg);
+	c->warned = true;
+	return errno = EACCES, -1;
+}
+
+/* Prove our key (PROTOCOL.md 3.4) after checking the server's proof in its
+ * HELLO reply r; cnonce is the nonce our HELLO offered. */
+static int authenticate(struct shim_conn *c, const struct wire_hello *r, const uint8_t *cnonce,
+			const char *job, size_t job_len)
+{
+	uint8_t want[WIRE_PROOF_LEN], proof[WIRE_PROOF_LEN];
+	const uint8_t *rep;
+	size_t replen;
+	long n;
+
+	if (!r->challenge) {
+		if (server_uid_trusted(c))
+			return 0;
+		return auth_fail(c, "the server does not authenticate itself (it was started without "
+				 "--key); refusing to use it while CKPT_KEY_FILE is set");
+	}
+	wire_auth_proof(shim_key.key, WIRE_PROOF_SERVER, cnonce, r->nonce, r->session, shim_key.kind,
+			job, job_len, want);
+	if (!wire_auth_equal(want, r->proof))
+		return auth_fail(c, "the server could not prove it holds the key of CKPT_KEY_FILE; "
+				 "refusing to use it");
+	wire_auth_proof(shim_key.key, WIRE_PROOF_CLIENT, cnonce, r->nonce, r->session, shim_key.kind,
+			job, job_len, proof);
+	n = wire_enc_auth(shim_reqbuf, SHIM_REQBUF_SIZE, 0, proof);
+	wire_auth_wipe(proof, sizeof(proof));
+	if (n < 0)
+		return errno = EINVAL, -1;
+	if (shim_rpc(c, shim_reqbuf, (size_t)n, NULL, 0, &rep, &replen, NULL, 0) < 0) {
+		if (errno == EACCES)
+			return auth_fail(c, "key refused: %.*s", (int)last_err_len, last_err_msg);
+		return -1;
+	}
+	return 0;
+}
+
 static int hello(struct shim_conn *c)
 {
 	struct wire_hello h = {0}, r;
+	uint8_t cnonce[WIRE_NONCE_LEN];
 	struct utsname u;
 	const char *job = getenv("CKPT_JOB");
 	static const char peer[] = "libckptshim " CKPT_VERSION;
@@ -392,11 +461,20 @@ static int hello(struct shim_conn *c)
 		h.job.len = WIRE_MAX_STR;
 	h.peer.p = peer;
 	h.peer.len = sizeof(peer) - 1;
+	if (shim_key.kind) {
+		if (wire_auth_nonce(cnonce) < 0)
+			return errno = EIO, -1;
+		h.auth_kind = shim_key.kind;
+		memcpy(h.nonce, cnonce, sizeof(cnonce));
+	}
 	n = wire_enc_hello(shim_reqbuf, SHIM_REQBUF_SIZE, 0, 0, &h);
 	if (n < 0)
 		return errno = EINVAL, -1;
-	if (shim_rpc(c, shim_reqbuf, (size_t)n, NULL, 0, &rep, &replen, NULL, 0) < 0)
+	if (shim_rpc(c, shim_reqbuf, (size_t)n, NULL, 0, &rep, &replen, NULL, 0) < 0) {
+		if (errno == EACCES)
+			return auth_fail(c, "refused: %.*s", (int)last_err_len, last_err_msg);
 		return -1;
+	}
 	if (wire_dec_hello(rep, replen, &r) < 0) {
 		shim_log("server %s sent a malformed HELLO reply", c->addr);
 		return errno = EPROTO, -1;
@@ -407,8 +485,11 @@ static int hello(struct shim_conn *c)
 		return errno = EPROTO, -1;
 	}
 	c->max_frame = r.max_frame && r.max_frame < WIRE_MAX_FRAME ? r.max_frame : WIRE_MAX_FRAME;
-	shim_debug("session %llu with %s (%.*s)", (unsigned long long)r.session, c->addr,
-		   (int)r.arch.len, r.arch.p);
+	if (shim_key.kind &&
+	    authenticate(c, &r, cnonce, h.job.p, shim_key.kind == WIRE_KEY_JOB ? h.job.len : 0) < 0)
+		return -1;
+	shim_debug("session %llu with %s (%.*s)%s", (unsigned long long)r.session, c->addr,
+		   (int)r.arch.len, r.arch.p, r.challenge ? ", authenticated" : "");
 	return 0;
 }
 
@@ -447,7 +528,7 @@ static int connect_once(struct shim_conn *c)
 		if (c->fd >= 0)
 			real_close(c->fd);
 		c->fd = -1;
-		errno = err == EIO ? EIO : ENOTCONN;
+		errno = err == EIO || err == EACCES ? err : ENOTCONN;
 		return -1;
 	}
 	c->epoch++;
@@ -678,6 +759,8 @@ static int error_reply(struct shim_conn *c, size_t body, uint16_t type)
 	if (wire_dec_error(c->buf, body, &e) < 0)
 		return errno = EIO, -1;
 	errno = wire_errno_to_host(e.err);
+	last_err_len = e.msg.len < sizeof(last_err_msg) ? e.msg.len : sizeof(last_err_msg);
+	memcpy(last_err_msg, e.msg.p, last_err_len);
 	if (e.msg.len)
 		shim_debug("%s: %.*s", wire_type_name(type), (int)e.msg.len, e.msg.p);
 	return -1;

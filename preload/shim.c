@@ -7,6 +7,7 @@
  *   CKPT_WRITE_BEHIND   write-behind buffer per open file, bytes (default 1 MiB, 0 = off)
  *   CKPT_READ_AHEAD     largest read-ahead per open file, bytes (default 1 MiB, 0 = off)
  *   CKPT_JOB            job name sent in HELLO
+ *   CKPT_KEY_FILE       key proven to servers started with --key (ckpt keygen)
  *   CKPT_DEBUG          1: log every remote call on stderr
  */
 #include <errno.h>
@@ -19,6 +20,7 @@
 #include <unistd.h>
 
 #include "shim.h"
+#include "rawsys.h"
 #include "ckpt.h"
 
 #define LOG_PREFIX "ckptshim: "
@@ -121,6 +123,48 @@ static void fatal_config(const char *var, const char *val, const char *why)
 	real__exit(127);
 }
 
+struct wire_key shim_key;
+
+/* CKPT_KEY_FILE: a key file of ours that nobody else may read, read with
+ * raw system calls (this runs in the constructor, before our wrappers are
+ * ready). A job key also names the job: CKPT_JOB must agree, or is set. */
+static void read_key(const char *path)
+{
+	char buf[4096];
+	const char *why = NULL;
+	struct stat st;
+	long fd = rs_openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC | O_NOCTTY, 0), n;
+	const char *job = getenv("CKPT_JOB");
+
+	if (fd < 0)
+		fatal_config("CKPT_KEY_FILE", path, strerror((int)-fd));
+	if (rs_call2(SYS_fstat, fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		rs_close((int)fd);
+		fatal_config("CKPT_KEY_FILE", path, "not a regular file");
+	}
+	if ((st.st_mode & 077) || st.st_uid != geteuid()) {
+		rs_close((int)fd);
+		fatal_config("CKPT_KEY_FILE", path, "the key file must be yours and mode 0600 (chmod 600)");
+	}
+	n = rs_read((int)fd, buf, sizeof(buf));
+	rs_close((int)fd);
+	if (n < 0)
+		fatal_config("CKPT_KEY_FILE", path, strerror((int)-n));
+	if (wire_key_parse(buf, (size_t)n, &shim_key, &why) < 0) {
+		wire_auth_wipe(buf, sizeof(buf));
+		fatal_config("CKPT_KEY_FILE", path, why);
+	}
+	wire_auth_wipe(buf, sizeof(buf));
+	if (shim_key.kind == WIRE_KEY_JOB) {
+		if (job && *job && strcmp(job, shim_key.job) != 0) {
+			shim_log("CKPT_KEY_FILE=%s is the key of job '%s', but CKPT_JOB=%s; refusing to run "
+				 "the program", path, shim_key.job, job);
+			real__exit(127);
+		}
+		setenv("CKPT_JOB", shim_key.job, 1);
+	}
+}
+
 static void read_env(void)
 {
 	const char *s;
@@ -152,6 +196,8 @@ static void read_env(void)
 			fatal_config("CKPT_READ_AHEAD", s, "expected bytes, 0 to 4M");
 		shim_rbuf_size = (size_t)v;
 	}
+	if ((s = getenv("CKPT_KEY_FILE")) && *s)
+		read_key(s);
 	if ((s = getenv("CKPT_MOUNTS")) && *s) {
 		if (shim_parse_mounts(s) < 0)
 			fatal_config("CKPT_MOUNTS", s,

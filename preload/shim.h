@@ -29,6 +29,7 @@
 #include <utime.h>
 #include <sys/time.h>
 
+#include "auth.h"
 #include "wire.h"
 
 /* ---- real symbols --------------------------------------------------------- */
@@ -79,6 +80,9 @@ extern int shim_reconnect_ms;    /* CKPT_RECONNECT_TIMEOUT (s), default 30, 0 = 
 extern size_t shim_wbuf_size;    /* CKPT_WRITE_BEHIND bytes, 0 = off */
 extern size_t shim_rbuf_size;    /* CKPT_READ_AHEAD bytes, 0 = off */
 extern mode_t shim_umask;
+/* CKPT_KEY_FILE, read once at start (PROTOCOL.md 3.4); kind 0: no key. */
+struct wire_key;
+extern struct wire_key shim_key;
 int shim_parse_mounts(const char *spec);
 
 /* ---- the lock ---------------------------------------------------------------- */

@@ -1,4 +1,5 @@
 /* main.c - ckpt-server: command line, listeners, the accept loop and a clean shutdown. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -9,11 +10,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "ckpt.h"
 #include "log.h"
 #include "net.h"
@@ -34,6 +38,8 @@
 #define ACCEPT_PAUSE_MS 100  /* out of descriptors: retry accepting after this */
 #define ACCEPT_BURST 64      /* connections accepted per listener per wake */
 
+#define MAX_ALLOW_UIDS 64
+
 struct opts {
 	const char *root;
 	const char *listen[MAX_LISTEN];
@@ -43,6 +49,11 @@ struct opts {
 	const char *ready_file;
 	const char *state_dir;
 	unsigned long keep;
+	const char *key_file;
+	uint32_t allow_uids[MAX_ALLOW_UIDS + 1]; /* + the server's own uid */
+	uint32_t n_allow_uids;
+	int allow_any_uid;
+	int no_auth;
 };
 
 static void usage(FILE *f)
@@ -68,6 +79,14 @@ static void usage(FILE *f)
 		"  --max-open N          open files per session, EMFILE beyond (default %u)\n"
 		"  --max-frame BYTES     largest protocol frame, %u..%u (default %u);\n"
 		"                        a k or m suffix means KiB or MiB\n"
+		"  --key FILE            admit only clients that prove this key (HELLO\n"
+		"                        challenge-response, HMAC-SHA256); FILE is made by\n"
+		"                        'ckpt keygen', owned by this user, mode 0600\n"
+		"  --allow-uid UID       on unix sockets, serve this numeric uid too (repeatable;\n"
+		"                        'any': every uid); default: the server's own uid and\n"
+		"                        root\n"
+		"  --no-auth             allow a tcp listener on a non-loopback address\n"
+		"                        without --key (anyone who reaches it may use it)\n"
 		"  --help                show this help\n"
 		"  --version             show the version\n"
 		"\n"
@@ -115,7 +134,7 @@ static unsigned long parse_num(const char *opt, const char *s, unsigned long min
 static void parse_args(int argc, char **argv, struct opts *o)
 {
 	enum { O_ROOT = 256, O_LISTEN, O_LOG, O_SESS, O_OPEN, O_FRAME, O_READY, O_STATE, O_KEEP, O_HELP,
-	       O_VER };
+	       O_VER, O_KEY, O_ALLOW_UID, O_NO_AUTH };
 	static const struct option longopts[] = {
 		{ "root", required_argument, NULL, O_ROOT },
 		{ "listen", required_argument, NULL, O_LISTEN },
@@ -126,6 +145,9 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		{ "ready-file", required_argument, NULL, O_READY },
 		{ "state-dir", required_argument, NULL, O_STATE },
 		{ "keep-generations", required_argument, NULL, O_KEEP },
+		{ "key", required_argument, NULL, O_KEY },
+		{ "allow-uid", required_argument, NULL, O_ALLOW_UID },
+		{ "no-auth", no_argument, NULL, O_NO_AUTH },
 		{ "help", no_argument, NULL, O_HELP },
 		{ "version", no_argument, NULL, O_VER },
 		{ NULL, 0, NULL, 0 },
@@ -171,6 +193,22 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case O_KEEP:
 			o->keep = parse_num("--keep-generations", optarg, 1, 1000, 0);
+			break;
+		case O_KEY:
+			o->key_file = optarg;
+			break;
+		case O_ALLOW_UID:
+			if (!strcmp(optarg, "any")) {
+				o->allow_any_uid = 1;
+				break;
+			}
+			if (o->n_allow_uids == MAX_ALLOW_UIDS)
+				die_usage("--allow-uid: at most %d uids", MAX_ALLOW_UIDS);
+			o->allow_uids[o->n_allow_uids++] =
+				(uint32_t)parse_num("--allow-uid", optarg, 0, UINT32_MAX - 1, 0);
+			break;
+		case O_NO_AUTH:
+			o->no_auth = 1;
 			break;
 		case O_HELP:
 			usage(stdout);
@@ -337,6 +375,47 @@ static int serve(int sigfd, int reapfd, struct srv_listener *ls, int n, const st
 	}
 }
 
+/* Read the server key (see wire_key_load for what the file must be). 0, or
+ * -1 after one error line. */
+static int load_key(const char *path, struct wire_key *k)
+{
+	char err[512];
+
+	if (wire_key_load(path, k, err, sizeof(err)) < 0) {
+		srv_error("--key %s", err);
+		return -1;
+	}
+	if (k->kind != WIRE_KEY_SERVER) {
+		srv_error("--key %s: this is the key of job '%s', for a client; the server needs the "
+			  "server key it was derived from", path, k->job);
+		wire_auth_wipe(k, sizeof(*k));
+		return -1;
+	}
+	return 0;
+}
+
+/* Is the tcp listener bound to a loopback address (reachable from this
+ * host only)? Unix listeners count as local. */
+static int listener_is_local(const struct srv_listener *l)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+
+	if (l->is_unix)
+		return 1;
+	if (getsockname(l->fd, (struct sockaddr *)&ss, &sl) < 0)
+		return 0;
+	if (ss.ss_family == AF_INET)
+		return (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) == 127;
+	if (ss.ss_family == AF_INET6) {
+		const struct in6_addr *a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+
+		return IN6_IS_ADDR_LOOPBACK(a) ||
+		       (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct srv_listener ls[MAX_LISTEN];
@@ -346,11 +425,14 @@ int main(int argc, char **argv)
 	char err[512], addrs[MAX_LISTEN * (SRV_ADDR_MAX + 2)];
 	char *root_real;
 	struct srv_store *store = NULL;
+	static struct wire_key key;
 	int sigfd, reapfd, root, r, sig, n = 0;
 	size_t alen = 0;
 
 	parse_args(argc, argv, &o);
 	srv_log_set_level(o.level);
+	if (o.key_file && load_key(o.key_file, &key) < 0)
+		return 1;
 
 	/* Before any thread: SIGTERM/SIGINT only through the signalfd, in main. */
 	signal(SIGPIPE, SIG_IGN);
@@ -400,6 +482,13 @@ int main(int argc, char **argv)
 			close_listeners(ls, n);
 			return 1;
 		}
+		if (!o.key_file && !o.no_auth && !listener_is_local(&ls[n])) {
+			srv_error("--listen %s: a listener other hosts can reach needs --key FILE "
+				  "(make one with: ckpt keygen FILE), or --no-auth to serve anyone "
+				  "who reaches it", ls[n].addr);
+			close_listeners(ls, n + 1);
+			return 1;
+		}
 		r = snprintf(addrs + alen, sizeof(addrs) - alen, "%s%s", n ? ", " : "", ls[n].addr);
 		if (r > 0 && (size_t)r < sizeof(addrs) - alen)
 			alen += (size_t)r;
@@ -417,6 +506,15 @@ int main(int argc, char **argv)
 	cfg.max_frame = (uint32_t)o.max_frame;
 	cfg.max_open = (uint32_t)o.max_open;
 	cfg.max_sessions = (uint32_t)o.max_sessions;
+	cfg.key = o.key_file ? &key : NULL;
+	o.allow_uids[o.n_allow_uids++] = (uint32_t)geteuid();
+	cfg.allow_uids = o.allow_uids;
+	cfg.n_allow_uids = o.n_allow_uids;
+	cfg.allow_any_uid = o.allow_any_uid;
+	if (!o.key_file)
+		srv_info("no --key: clients are not authenticated%s", o.no_auth ? " (--no-auth)" : "");
+	else
+		srv_info("--key %s: clients must prove the key", o.key_file);
 	srv_info("ckpt-server %s (protocol %d): exporting %s on %s; at most %lu sessions, %lu open "
 		 "files each, frames up to %lu bytes", CKPT_VERSION, WIRE_PROTO_VERSION,
 		 root_real ? root_real : o.root, addrs, o.max_sessions, o.max_open, o.max_frame);

@@ -286,7 +286,120 @@ void srv_session_reply_error(struct srv_session *s, const struct wire_hdr *h, in
 	s->last_err = err;
 }
 
-/* ---- HELLO ---------------------------------------------------------------------- */
+/* ---- HELLO and AUTH ------------------------------------------------------------ */
+
+/* The uid of a unix-socket peer, or -1 (TCP, or unknown). */
+static long peer_uid_of(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	struct ucred cr;
+	socklen_t cl = sizeof(cr);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0 || ss.ss_family != AF_UNIX)
+		return -1;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0)
+		return -2; /* a unix peer we cannot identify: refused below */
+	return (long)cr.uid;
+}
+
+static int uid_allowed(const struct srv_config *cfg, long uid)
+{
+	if (uid == -1 || cfg->allow_any_uid || uid == 0)
+		return 1;
+	for (uint32_t i = 0; i < cfg->n_allow_uids; i++)
+		if ((long)cfg->allow_uids[i] == uid)
+			return 1;
+	return 0;
+}
+
+/* The job becomes the session's (checkpoints) only with a name that is safe
+ * as a directory name; file calls work either way. */
+static void attach_job(struct srv_session *s)
+{
+	size_t len = strlen(s->job_name);
+
+	if (!s->cfg->store) {
+		s->job_why = "this server keeps no checkpoints";
+	} else if (len == 0) {
+		s->job_why = "the session named no job in HELLO; checkpoints need one";
+	} else if (wire_job_check(s->job_name, (uint32_t)len)) {
+		s->job_why = "the job name is not valid for checkpoints (1-128 of A-Z a-z 0-9 . _ -, "
+			     "not starting with '.')";
+		char safe[WIRE_MAX_JOB * 4 + 1];
+
+		srv_log_sanitize(safe, sizeof(safe), s->job_name, len);
+		srv_session_log(s, SRV_LOG_WARN, "job name '%s' cannot own checkpoints", safe);
+	} else {
+		s->job = srv_job_attach(s->cfg->store, s->job_name, len);
+		if (!s->job)
+			s->job_why = "the server could not set up the job's store";
+	}
+}
+
+/* The proofs cover the job name for a job key (the key is the job's) and
+ * none for the server key, which is good for any job. */
+static size_t proof_job_len(const struct srv_session *s)
+{
+	return s->auth_kind == WIRE_KEY_JOB ? strlen(s->job_name) : 0;
+}
+
+static const char *kind_name(uint8_t kind)
+{
+	return kind == WIRE_KEY_SERVER ? "the server key" : "a job key";
+}
+
+/* Refuse an authentication: one warning naming the peer (in the prefix),
+ * an EACCES error reply, then the session ends. */
+static int auth_refuse(struct srv_session *s, const struct wire_hdr *h, const char *log_why,
+		       const char *client_msg)
+{
+	srv_session_log(s, SRV_LOG_WARN, "authentication refused: %s", log_why);
+	srv_session_reply_error(s, h, EACCES, client_msg);
+	s->auth_refused = 1;
+	wire_auth_wipe(s->auth_key, sizeof(s->auth_key));
+	return HELLO_REPLY_CLOSE;
+}
+
+/* The server's side of HELLO when it has a key: challenge the client with a
+ * fresh nonce and prove its own knowledge of the key (r gets the option). */
+static int hello_challenge(struct srv_session *s, const struct wire_hdr *h, const struct wire_hello *m,
+			   struct wire_hello *r)
+{
+	size_t jl = strlen(s->job_name);
+	char why[WIRE_MAX_JOB * 4 + 64];
+
+	if (!m->auth_kind)
+		return auth_refuse(s, h, "the client offered no key (CKPT_KEY_FILE unset?)",
+				   "this server requires a key: set CKPT_KEY_FILE to a key file "
+				   "(made with 'ckpt keygen')");
+	if (m->auth_kind == WIRE_KEY_JOB) {
+		if (wire_job_check(s->job_name, (uint32_t)jl)) {
+			char safe[WIRE_MAX_JOB * 4 + 1];
+
+			srv_log_sanitize(safe, sizeof(safe), s->job_name, jl);
+			snprintf(why, sizeof(why), "a job key for the invalid job name '%s'", safe);
+			return auth_refuse(s, h, why, "a job key needs a valid job name in HELLO");
+		}
+		wire_key_derive_job(s->cfg->key->key, s->job_name, jl, s->auth_key);
+	} else {
+		memcpy(s->auth_key, s->cfg->key->key, sizeof(s->auth_key));
+	}
+	if (wire_auth_nonce(s->snonce) < 0) {
+		srv_session_log(s, SRV_LOG_ERROR, "getrandom: %s", strerror(errno));
+		srv_session_reply_error(s, h, EIO, "the server cannot make a challenge");
+		wire_auth_wipe(s->auth_key, sizeof(s->auth_key));
+		return HELLO_REPLY_CLOSE;
+	}
+	memcpy(s->cnonce, m->nonce, sizeof(s->cnonce));
+	s->auth_kind = m->auth_kind;
+	r->challenge = 1;
+	memcpy(r->nonce, s->snonce, sizeof(r->nonce));
+	wire_auth_proof(s->auth_key, WIRE_PROOF_SERVER, s->cnonce, s->snonce, s->id, s->auth_kind,
+			s->job_name, proof_job_len(s), r->proof);
+	s->auth_state = SRV_AUTH_WAIT;
+	return 0;
+}
 
 static int do_hello(struct srv_session *s, const struct wire_hdr *h, const uint8_t *p, size_t len)
 {
@@ -299,7 +412,7 @@ static int do_hello(struct srv_session *s, const struct wire_hdr *h, const uint8
 	long n;
 
 	if (h->type != WIRE_HELLO) {
-		/* A protocol error (PROTOCOL.md 3.3): no answer, the stream is
+		/* A protocol error (PROTOCOL.md 3.5): no answer, the stream is
 		 * not trusted. */
 		srv_session_log(s, SRV_LOG_WARN, "protocol error: first request is %s, not HELLO; "
 				"closing", wire_type_name(h->type));
@@ -311,6 +424,12 @@ static int do_hello(struct srv_session *s, const struct wire_hdr *h, const uint8
 	srv_log_sanitize(c_arch, sizeof(c_arch), m.arch.p, m.arch.len);
 	srv_log_sanitize(c_job, sizeof(c_job), m.job.p, m.job.len);
 	srv_log_sanitize(c_peer, sizeof(c_peer), m.peer.p, m.peer.len);
+	if (!uid_allowed(s->cfg, s->peer_uid)) {
+		snprintf(reason, sizeof(reason), "unix peer uid %ld is not allowed (--allow-uid)",
+			 s->peer_uid);
+		return auth_refuse(s, h, reason, "this server does not serve your user id on its unix "
+				   "socket (ckpt-server --allow-uid)");
+	}
 	/* m.version is the highest the client speaks; we answer with the one
 	 * the session uses, ours, unless the client cannot speak it. */
 	if (m.version < WIRE_PROTO_VERSION) {
@@ -340,20 +459,14 @@ static int do_hello(struct srv_session *s, const struct wire_hdr *h, const uint8
 		memcpy(s->client_arch, m.arch.p, al);
 		s->client_arch[al] = '\0';
 	}
-	/* The job owns checkpoints only with a name that is safe as a directory
-	 * name; file calls work either way. */
-	if (!s->cfg->store) {
-		s->job_why = "this server keeps no checkpoints";
-	} else if (m.job.len == 0) {
-		s->job_why = "the session named no job in HELLO; checkpoints need one";
-	} else if (wire_job_check(m.job.p, m.job.len)) {
-		s->job_why = "the job name is not valid for checkpoints (1-128 of A-Z a-z 0-9 . _ -, "
-			     "not starting with '.')";
-		srv_session_log(s, SRV_LOG_WARN, "job name '%s' cannot own checkpoints", c_job);
-	} else {
-		s->job = srv_job_attach(s->cfg->store, m.job.p, m.job.len);
-		if (!s->job)
-			s->job_why = "the server could not set up the job's store";
+	/* Longer names are never valid job names: keep a prefix, refused later. */
+	{
+		uint32_t jl = m.job.len <= WIRE_MAX_JOB ? m.job.len : WIRE_MAX_JOB;
+
+		memcpy(s->job_name, m.job.p, jl);
+		s->job_name[jl] = '\0';
+		if (m.job.len > WIRE_MAX_JOB)
+			s->job_name[0] = '.'; /* invalid on purpose */
 	}
 
 	memset(&r, 0, sizeof(r));
@@ -365,10 +478,23 @@ static int do_hello(struct srv_session *s, const struct wire_hdr *h, const uint8
 	r.max_frame = s->cfg->max_frame;
 	r.arch.p = arch;
 	r.arch.len = (uint32_t)strlen(arch);
-	r.job.p = s->job ? m.job.p : "";
-	r.job.len = s->job ? m.job.len : 0;
 	r.peer.p = peer_str;
 	r.peer.len = (uint32_t)strlen(peer_str);
+	if (s->cfg->key) {
+		/* The job is attached once the client has proven its key: an
+		 * unauthenticated peer makes nothing appear in the store. */
+		rc = hello_challenge(s, h, &m, &r);
+		if (rc)
+			return rc;
+		if (s->cfg->store && !wire_job_check(m.job.p, m.job.len)) {
+			r.job.p = m.job.p;
+			r.job.len = m.job.len;
+		}
+	} else {
+		attach_job(s);
+		r.job.p = s->job ? m.job.p : "";
+		r.job.len = s->job ? m.job.len : 0;
+	}
 	n = wire_enc_hello(s->out, s->out_cap, h->id, WIRE_F_REPLY, &r);
 	if (n < 0) {
 		srv_session_log(s, SRV_LOG_ERROR, "cannot encode the HELLO reply: %s",
@@ -381,14 +507,58 @@ static int do_hello(struct srv_session *s, const struct wire_hdr *h, const uint8
 
 	srv_session_log(s, SRV_LOG_INFO,
 			"HELLO: protocol %u, job '%s', client '%s' pid %" PRIu32 " %s %s page %" PRIu32
-			", server %s %s page %" PRIu32 "%s; max frame %" PRIu32,
+			", server %s %s page %" PRIu32 "%s; max frame %" PRIu32 "%s",
 			r.version, c_job, c_peer, m.pid, c_arch, bo_name(m.byte_order), m.page_size, arch,
 			bo_name(r.byte_order), r.page_size,
 			(m.byte_order != r.byte_order || m.page_size != r.page_size ||
 			 m.arch.len != r.arch.len || memcmp(m.arch.p, r.arch.p, m.arch.len) != 0)
 				? " (heterogeneous pair)"
 				: "",
-			s->out_max);
+			s->out_max, s->auth_state == SRV_AUTH_WAIT ? "; challenged" : "");
+	return 0;
+}
+
+/* The client's answer to the challenge. Anything but a matching AUTH ends
+ * the session; a match attaches the job. */
+static int do_auth(struct srv_session *s, const struct wire_hdr *h, const uint8_t *p, size_t len)
+{
+	uint8_t got[WIRE_PROOF_LEN], want[WIRE_PROOF_LEN];
+	char why[200];
+	int ok, rc;
+
+	if (h->type != WIRE_AUTH) {
+		snprintf(why, sizeof(why), "%s #%" PRIu64 " before AUTH", wire_type_name(h->type), h->id);
+		return auth_refuse(s, h, why, "authenticate first (AUTH)");
+	}
+	rc = wire_dec_auth(p, len, got);
+	if (rc)
+		return rc;
+	wire_auth_proof(s->auth_key, WIRE_PROOF_CLIENT, s->cnonce, s->snonce, s->id, s->auth_kind,
+			s->job_name, proof_job_len(s), want);
+	ok = wire_auth_equal(got, want);
+	wire_auth_wipe(s->auth_key, sizeof(s->auth_key));
+	if (!ok) {
+		snprintf(why, sizeof(why), "wrong key (the client used %s%s%s%s)", kind_name(s->auth_kind),
+			 s->auth_kind == WIRE_KEY_JOB ? " for job '" : "",
+			 s->auth_kind == WIRE_KEY_JOB ? s->job_name : "",
+			 s->auth_kind == WIRE_KEY_JOB ? "'" : "");
+		return auth_refuse(s, h, why, "authentication failed: your key is not this server's "
+				   "(CKPT_KEY_FILE)");
+	}
+	s->auth_state = SRV_AUTH_DONE;
+	attach_job(s);
+	srv_session_log(s, SRV_LOG_INFO, "authenticated with %s%s%s%s", kind_name(s->auth_kind),
+			s->auth_kind == WIRE_KEY_JOB ? " of job '" : "",
+			s->auth_kind == WIRE_KEY_JOB ? s->job_name : "",
+			s->auth_kind == WIRE_KEY_JOB ? "'" : "");
+	s->out_len = 0;
+	{
+		long n = wire_enc_empty(s->out, s->out_cap, WIRE_AUTH, WIRE_F_REPLY, h->id);
+
+		if (n < 0)
+			return (int)n;
+		s->out_len = (size_t)n;
+	}
 	return 0;
 }
 
@@ -527,9 +697,15 @@ static int serve(struct srv_session *s, const char **why)
 				*why = "protocol error";
 				return -1;
 			}
+		} else if (s->auth_state == SRV_AUTH_WAIT) {
+			rc = do_auth(s, &h, payload, plen);
 		} else if (h.type == WIRE_HELLO) {
 			srv_session_log(s, SRV_LOG_WARN, "second HELLO #%" PRIu64 " refused", h.id);
 			srv_session_reply_error(s, &h, EPROTO, "HELLO was already done on this session");
+			rc = 0;
+		} else if (h.type == WIRE_AUTH) {
+			srv_session_reply_error(s, &h, EINVAL, s->cfg->key ? "AUTH was already done"
+									: "this server has no key: nothing to prove");
 			rc = 0;
 		} else {
 			rc = srv_fileop(s, &h, payload, plen);
@@ -566,7 +742,7 @@ served:
 		if (s->in_start == s->in_end)
 			s->in_start = s->in_end = 0;
 		if (rc == HELLO_REPLY_CLOSE) {
-			*why = "HELLO refused";
+			*why = s->auth_refused ? "authentication refused" : "HELLO refused";
 			return -1;
 		}
 	}
@@ -605,6 +781,7 @@ int srv_session_run(const struct srv_config *cfg, int fd, uint64_t id, const cha
 	snprintf(s->peer, sizeof(s->peer), "%s", peer ? peer : "?");
 	s->out_max = cfg->max_frame;
 	s->pipe[0] = s->pipe[1] = -1;
+	s->peer_uid = peer_uid_of(fd);
 	srv_handles_init(&s->handles, cfg->max_open);
 	if (srv_session_reserve(s, OUT_FIRST) < 0) {
 		srv_session_log(s, SRV_LOG_ERROR, "out of memory");
@@ -613,6 +790,13 @@ int srv_session_run(const struct srv_config *cfg, int fd, uint64_t id, const cha
 	} else {
 		srv_session_log(s, SRV_LOG_DEBUG, "connected");
 		rc = serve(s, &why);
+	}
+	if (s->auth_state == SRV_AUTH_WAIT && !s->auth_refused) {
+		/* The client checks our proof before it sends its own: leaving
+		 * here means it found ours wrong, so its key is not ours. */
+		srv_session_log(s, SRV_LOG_WARN, "authentication refused: the client left without "
+				"proving its key (it did not accept ours: a different key)");
+		why = "authentication refused";
 	}
 	srv_job_detach(s->job, s->handles.used, s);
 	s->job = NULL;
@@ -625,6 +809,7 @@ int srv_session_run(const struct srv_config *cfg, int fd, uint64_t id, const cha
 			closed && atomic_load(&stopping) ? " after fsync" : "");
 	shutdown(fd, SHUT_RDWR);
 	srv_handles_destroy(&s->handles);
+	wire_auth_wipe(s->auth_key, sizeof(s->auth_key));
 	if (s->pipe[0] >= 0) {
 		close(s->pipe[0]);
 		close(s->pipe[1]);

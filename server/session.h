@@ -15,6 +15,7 @@
 
 #include "handles.h"
 #include "resolve.h"
+#include "auth.h"
 #include "wire.h"
 
 /* Smallest frame limit we configure or accept from a client: PROTOCOL.md
@@ -32,6 +33,20 @@ struct srv_config {
 	uint32_t max_frame;    /* largest frame we accept (SRV_MIN_FRAME..WIRE_MAX_FRAME) */
 	uint32_t max_open;     /* open handles per session */
 	uint32_t max_sessions; /* concurrent sessions (registry only) */
+	/* Authentication (PROTOCOL.md 3.4): the server key, NULL for none. */
+	const struct wire_key *key;
+	/* Unix peers must run as one of these uids (root always may), unless
+	 * allow_any_uid. */
+	const uint32_t *allow_uids;
+	uint32_t n_allow_uids;
+	int allow_any_uid;
+};
+
+/* Where a session is in the HELLO/AUTH exchange. */
+enum srv_auth_state {
+	SRV_AUTH_NONE = 0, /* the server has no key: nothing to prove */
+	SRV_AUTH_WAIT,     /* challenged in the HELLO reply; only AUTH may come */
+	SRV_AUTH_DONE      /* the client proved its key */
 };
 
 struct srv_session {
@@ -65,6 +80,18 @@ struct srv_session {
 	uint8_t client_byte_order;
 	uint32_t client_page_size;
 	char client_arch[WIRE_MAX_NAME + 1];
+
+	/* Authentication: peer_uid is the unix peer's uid (-1 on TCP). While
+	 * SRV_AUTH_WAIT, auth_key is the key the client must prove (the
+	 * server key, or the job key derived from it), wiped once used. A
+	 * session proven with a job key (auth_kind WIRE_KEY_JOB) sees only
+	 * the checkpoints of job_name. */
+	long peer_uid;
+	enum srv_auth_state auth_state;
+	int auth_refused; /* the session ends because authentication failed */
+	uint8_t auth_kind;
+	uint8_t auth_key[32], cnonce[32], snonce[32];
+	char job_name[WIRE_MAX_JOB + 1];
 };
 
 /* Serve one connected socket until the peer closes it, a malformed frame,

@@ -1518,6 +1518,9 @@ static int op_job_list(struct srv_session *s, const struct wire_hdr *h, const ui
 		if (wire_job_check(e->d_name, (uint32_t)l) ||
 		    fstatat(st->dir_fd, e->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(sb.st_mode))
 			continue;
+		/* A session proven with a job key sees its own job only. */
+		if (s->auth_kind == WIRE_KEY_JOB && strcmp(e->d_name, s->job_name) != 0)
+			continue;
 		if (WIRE_HDR_SIZE + bytes + 2 + l > s->out_max)
 			break; /* more jobs than one reply holds: the first ones */
 		if (n == cap) {

@@ -306,7 +306,7 @@ static const char *const wire_type_names[WIRE_TYPE_MAX + 1] = {
 	[WIRE_CKPT_COMMIT] = "CKPT_COMMIT",	[WIRE_CKPT_ABORT] = "CKPT_ABORT",
 	[WIRE_ROLLBACK_QUERY] = "ROLLBACK_QUERY", [WIRE_ROLLBACK] = "ROLLBACK",
 	[WIRE_IMAGE_READ] = "IMAGE_READ", [WIRE_JOB_LIST] = "JOB_LIST",
-	[WIRE_ROLLBACK_CHECK] = "ROLLBACK_CHECK",
+	[WIRE_ROLLBACK_CHECK] = "ROLLBACK_CHECK", [WIRE_AUTH] = "AUTH",
 };
 
 /* A type is known when it has a name: the numbers between the families are

@@ -76,10 +76,12 @@ enum wire_type {
 	WIRE_IMAGE_READ = 66,
 	WIRE_JOB_LIST = 67,
 	WIRE_ROLLBACK_CHECK = 68,
-	WIRE_TYPE_MAX = 68 /* highest number in use; the numbers between are not all defined */
+	/* 96..127: the session family (PROTOCOL.md 3.4) */
+	WIRE_AUTH = 96,
+	WIRE_TYPE_MAX = 96 /* highest number in use; the numbers between are not all defined */
 };
 /* Number of defined message types. */
-#define WIRE_TYPE_COUNT 29
+#define WIRE_TYPE_COUNT 30
 /* 1 if type is a defined message type, else 0. */
 int wire_type_known(uint16_t type);
 
@@ -327,7 +329,16 @@ struct wire_hello {
 	struct wire_str arch; /* "x86_64", "s390x", "aarch64" ... */
 	struct wire_str job;  /* job name; reply: server's job-store name or empty */
 	struct wire_str peer; /* free text: program and version of the peer */
+	/* Options (PROTOCOL.md 3.4). Request: AUTH_OFFER, the kind of key the
+	 * client holds (0: the option is absent) and its nonce. Reply:
+	 * AUTH_CHALLENGE (challenge set) with the server's nonce and its proof. */
+	uint8_t auth_kind;
+	uint8_t challenge;
+	uint8_t nonce[32];
+	uint8_t proof[32];
 };
+#define WIRE_OPT_AUTH_OFFER 1     /* kind[1] nonce[32] */
+#define WIRE_OPT_AUTH_CHALLENGE 2 /* nonce[32] proof[32] */
 
 /* Requests. A "target" is a file handle, or a path relative to the export
  * root (no leading '/', clean: no "." or ".." components, no empty
@@ -638,6 +649,10 @@ int wire_job_list_next(struct wire_job_list_reply *m, struct wire_str *e);
  * [A-Za-z0-9._-], not starting with '.'. 0 or WIRE_EINVAL / WIRE_ETOOBIG. */
 #define WIRE_MAX_JOB 128u
 int wire_job_check(const char *p, uint32_t len);
+
+/* AUTH request: the client's proof (PROTOCOL.md 3.4); its reply is empty. */
+long wire_enc_auth(void *buf, size_t cap, uint64_t id, const uint8_t proof[32]);
+int wire_dec_auth(const void *p, size_t len, uint8_t proof[32]);
 
 const char *wire_type_name(uint16_t type);
 

@@ -183,8 +183,20 @@ static int check_hello(const struct wire_hello *m)
 	int bo = (m->byte_order == WIRE_BO_LITTLE || m->byte_order == WIRE_BO_BIG) ? WIRE_OK
 										    : WIRE_EINVAL;
 
-	return FIRST_ERR(bo, check_text(m->arch, WIRE_MAX_STR), check_text(m->job, WIRE_MAX_STR),
-			 check_text(m->peer, WIRE_MAX_STR));
+	int auth = m->auth_kind > 2 || (m->auth_kind && m->challenge) ? WIRE_EINVAL : WIRE_OK;
+
+	return FIRST_ERR(FIRST_ERR(bo, auth), check_text(m->arch, WIRE_MAX_STR),
+			 check_text(m->job, WIRE_MAX_STR), check_text(m->peer, WIRE_MAX_STR));
+}
+
+/* Copy n bytes from the cursor, or set its error. */
+static void rd_copy(struct wire_rd *r, void *dst, size_t n)
+{
+	const uint8_t *src = r->p;
+
+	rd_skip(r, n);
+	if (!r->err)
+		memcpy(dst, src, n);
 }
 
 long wire_enc_hello(void *buf, size_t cap, uint64_t id, uint16_t flags, const struct wire_hello *m)
@@ -206,7 +218,17 @@ long wire_enc_hello(void *buf, size_t cap, uint64_t id, uint16_t flags, const st
 	put_wstr(&w, m->arch);
 	put_wstr(&w, m->job);
 	put_wstr(&w, m->peer);
-	/* version 1 defines no options */
+	if (m->auth_kind) {
+		wire_put_u16(&w, WIRE_OPT_AUTH_OFFER);
+		wire_put_u16(&w, 1 + sizeof(m->nonce));
+		wire_put_u8(&w, m->auth_kind);
+		wire_put_bytes(&w, m->nonce, sizeof(m->nonce));
+	} else if (m->challenge) {
+		wire_put_u16(&w, WIRE_OPT_AUTH_CHALLENGE);
+		wire_put_u16(&w, sizeof(m->nonce) + sizeof(m->proof));
+		wire_put_bytes(&w, m->nonce, sizeof(m->nonce));
+		wire_put_bytes(&w, m->proof, sizeof(m->proof));
+	}
 	return wire_frame_end(&w);
 }
 
@@ -225,10 +247,33 @@ int wire_dec_hello(const void *p, size_t len, struct wire_hello *m)
 	m->arch = wire_get_str(&r, WIRE_MAX_STR);
 	m->job = wire_get_str(&r, WIRE_MAX_STR);
 	m->peer = wire_get_str(&r, WIRE_MAX_STR);
-	/* options: tag[2] len[2] bytes[len] to the end; none known yet */
+	/* options: tag[2] len[2] bytes[len] to the end; the authentication
+	 * options have a fixed length and appear at most once, one of them. */
 	while (!r.err && r.p != r.end) {
-		(void)wire_get_u16(&r);
-		rd_skip(&r, wire_get_u16(&r));
+		uint16_t tag = wire_get_u16(&r), olen = wire_get_u16(&r);
+
+		if (r.err)
+			break;
+		if (tag == WIRE_OPT_AUTH_OFFER || tag == WIRE_OPT_AUTH_CHALLENGE) {
+			if (m->auth_kind || m->challenge)
+				return WIRE_EINVAL;
+		}
+		if (tag == WIRE_OPT_AUTH_OFFER) {
+			if (olen != 1 + sizeof(m->nonce))
+				return WIRE_EINVAL;
+			m->auth_kind = wire_get_u8(&r);
+			rd_copy(&r, m->nonce, sizeof(m->nonce));
+			if (!r.err && (m->auth_kind == 0 || m->auth_kind > 2))
+				return WIRE_EINVAL;
+		} else if (tag == WIRE_OPT_AUTH_CHALLENGE) {
+			if (olen != sizeof(m->nonce) + sizeof(m->proof))
+				return WIRE_EINVAL;
+			rd_copy(&r, m->nonce, sizeof(m->nonce));
+			rd_copy(&r, m->proof, sizeof(m->proof));
+			m->challenge = 1;
+		} else {
+			rd_skip(&r, olen);
+		}
 	}
 	return rd_done(&r, check_hello(m));
 }
@@ -923,4 +968,24 @@ int wire_dec_statfs_reply(const void *p, size_t len, struct wire_statfs_reply *m
 	m->fsid = wire_get_u64(&r);
 	m->flags = wire_get_u64(&r);
 	return rd_done(&r, (m->flags & ~(uint64_t)WIRE_ST_KNOWN) ? WIRE_EINVAL : WIRE_OK);
+}
+
+/* ---- AUTH ---------------------------------------------------------------------- */
+
+long wire_enc_auth(void *buf, size_t cap, uint64_t id, const uint8_t proof[32])
+{
+	struct wire_wr w;
+
+	wire_frame_begin(&w, buf, cap, WIRE_AUTH, 0, id);
+	wire_put_bytes(&w, proof, 32);
+	return wire_frame_end(&w);
+}
+
+int wire_dec_auth(const void *p, size_t len, uint8_t proof[32])
+{
+	struct wire_rd r;
+
+	wire_rd_init(&r, p, len);
+	rd_copy(&r, proof, 32);
+	return rd_done(&r, WIRE_OK);
 }

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "tool.h"
 
 static int64_t now_ms(void)
@@ -276,8 +277,73 @@ static uint8_t host_byte_order(void)
 	return b[0] == 1 ? WIRE_BO_LITTLE : WIRE_BO_BIG;
 }
 
+/* CKPT_KEY_FILE, loaded at the first connection: 1 loaded, 0 none, -1 bad. */
+static struct wire_key tool_key;
+static int key_state = -2;
+
+static int load_key(void)
+{
+	const char *path = getenv("CKPT_KEY_FILE");
+	char err[512];
+
+	if (key_state != -2)
+		return key_state;
+	key_state = 0;
+	if (path && *path) {
+		key_state = wire_key_load(path, &tool_key, err, sizeof(err)) < 0 ? -1 : 1;
+		if (key_state < 0)
+			return terr("CKPT_KEY_FILE=%s", err);
+	}
+	return key_state;
+}
+
+/* A server that did not challenge us is trusted on a unix socket when it
+ * runs as us or as root; else it must prove the key. */
+static int server_uid_trusted(int fd, const char *addr)
+{
+	struct ucred cr;
+	socklen_t cl = sizeof(cr);
+
+	if (strncmp(addr, "unix:", 5) != 0 || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0)
+		return 0;
+	return cr.uid == geteuid() || cr.uid == 0;
+}
+
+/* Check the server's proof in r, then prove ours (PROTOCOL.md 3.4). */
+static int authenticate(struct tconn *c, const struct wire_hello *r, const uint8_t *cnonce,
+			const char *job)
+{
+	size_t jl = tool_key.kind == WIRE_KEY_JOB ? strlen(job) : 0;
+	uint8_t want[WIRE_PROOF_LEN], proof[WIRE_PROOF_LEN];
+	long n;
+	int rc;
+
+	if (!r->challenge) {
+		if (server_uid_trusted(c->fd, c->addr))
+			return 0;
+		return terr("server %s does not authenticate itself (started without --key); not using it "
+			    "while CKPT_KEY_FILE is set", c->addr);
+	}
+	wire_auth_proof(tool_key.key, WIRE_PROOF_SERVER, cnonce, r->nonce, r->session, tool_key.kind,
+			job, jl, want);
+	if (!wire_auth_equal(want, r->proof))
+		return terr("server %s could not prove it holds the key of CKPT_KEY_FILE; not using it",
+			    c->addr);
+	wire_auth_proof(tool_key.key, WIRE_PROOF_CLIENT, cnonce, r->nonce, r->session, tool_key.kind,
+			job, jl, proof);
+	n = wire_enc_auth(c->req, WIRE_MAX_FRAME, tconn_id(c), proof);
+	wire_auth_wipe(proof, sizeof(proof));
+	rc = tconn_call(c, n);
+	if (rc < 0)
+		return -1;
+	if (rc > 0)
+		return tconn_err(c);
+	return 0;
+}
+
 int tconn_open(struct tconn *c, const char *addr, const char *job, double timeout_s)
 {
+	uint8_t cnonce[WIRE_NONCE_LEN];
 	struct wire_hello m, r;
 	struct utsname u;
 	long n, ps = sysconf(_SC_PAGESIZE);
@@ -290,8 +356,16 @@ int tconn_open(struct tconn *c, const char *addr, const char *job, double timeou
 	if (c->timeout_ms < 1)
 		c->timeout_ms = 1;
 	snprintf(c->addr, sizeof(c->addr), "%s", addr);
-	if (check_addr(addr) < 0)
+	if (check_addr(addr) < 0 || load_key() < 0)
 		return -1;
+	if (tool_key.kind == WIRE_KEY_JOB) {
+		/* A job key reaches its own job only: that is the session's job. */
+		if (!*job)
+			job = tool_key.job;
+		else if (strcmp(job, tool_key.job) != 0)
+			return terr("CKPT_KEY_FILE holds the key of job '%s'; it cannot act for job '%s'",
+				    tool_key.job, job);
+	}
 	c->req = malloc(WIRE_MAX_FRAME);
 	c->rsp = malloc(WIRE_MAX_FRAME);
 	if (!c->req || !c->rsp)
@@ -315,6 +389,12 @@ int tconn_open(struct tconn *c, const char *addr, const char *job, double timeou
 	m.arch = (struct wire_str){u.machine, (uint32_t)strnlen(u.machine, sizeof(u.machine))};
 	m.job = (struct wire_str){job, (uint32_t)strlen(job)};
 	m.peer = (struct wire_str){TOOL_NAME " " CKPT_VERSION, (uint32_t)strlen(TOOL_NAME " " CKPT_VERSION)};
+	if (tool_key.kind) {
+		if (wire_auth_nonce(cnonce) < 0)
+			return terr("getrandom: %s", strerror(errno));
+		m.auth_kind = tool_key.kind;
+		memcpy(m.nonce, cnonce, sizeof(cnonce));
+	}
 	n = wire_enc_hello(c->req, WIRE_MAX_FRAME, tconn_id(c), 0, &m);
 	rc = tconn_call(c, n);
 	if (rc < 0)
@@ -331,6 +411,8 @@ int tconn_open(struct tconn *c, const char *addr, const char *job, double timeou
 		return terr("server %s announced a frame limit of %u bytes, outside the protocol's bounds", addr,
 			    r.max_frame);
 	c->peer_max_frame = r.max_frame;
+	if (tool_key.kind && authenticate(c, &r, cnonce, job) < 0)
+		return -1;
 	if (r.job.len <= WIRE_MAX_JOB) {
 		memcpy(c->job, r.job.p, r.job.len);
 		c->job[r.job.len] = 0;

@@ -1,4 +1,4 @@
-/* main.c - ckpt: the command-line tool of joint checkpoints (list, inspect, checkpoint, rollback). */
+/* main.c - ckpt: the command-line tool of joint checkpoints (list, inspect, checkpoint, rollback, keygen). */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,8 +14,10 @@ static const char usage_text[] =
 	"  checkpoint  ask a running program for a checkpoint and wait for the outcome\n"
 	"  rollback    roll a job's files back on its servers and fetch the image to\n"
 	"              restart (the first step of ckpt-restart)\n"
+	"  keygen      make a server key (ckpt-server --key) or a job's key from it\n"
 	"\n"
 	"'ckpt COMMAND --help' tells more. Server addresses are tcp:HOST:PORT or unix:PATH.\n"
+	"CKPT_KEY_FILE: the key proven to servers started with --key.\n"
 	"Exit status: 0 done, 1 failed (one line on stderr says why), 2 usage.\n";
 
 int main(int argc, char **argv)
@@ -28,6 +30,7 @@ int main(int argc, char **argv)
 		{"inspect", cmd_inspect},
 		{"checkpoint", cmd_checkpoint},
 		{"rollback", cmd_rollback},
+		{"keygen", cmd_keygen},
 	};
 
 	/* a reader that goes away (ckpt inspect | head) is not an error to report */
@@ -45,5 +48,5 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (!strcmp(argv[1], cmds[i].name))
 			return cmds[i].fn(argc - 1, argv + 1);
-	return tool_usage(NULL, "unknown command '%s' (list, inspect, checkpoint, rollback)", argv[1]);
+	return tool_usage(NULL, "unknown command '%s' (list, inspect, checkpoint, rollback, keygen)", argv[1]);
 }

@@ -119,5 +119,6 @@ int cmd_list(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_checkpoint(int argc, char **argv);
 int cmd_rollback(int argc, char **argv);
+int cmd_keygen(int argc, char **argv);
 
 #endif

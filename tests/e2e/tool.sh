@@ -172,7 +172,7 @@ for c in list inspect checkpoint rollback; do
 	fi
 done
 run badcmd "$CKPT" frobnicate
-if [ "$RC" = 2 ] && [ "$(cat "$T/badcmd.err")" = "ckpt: unknown command 'frobnicate' (list, inspect, checkpoint, rollback); try 'ckpt --help'" ]; then
+if [ "$RC" = 2 ] && [ "$(cat "$T/badcmd.err")" = "ckpt: unknown command 'frobnicate' (list, inspect, checkpoint, rollback, keygen); try 'ckpt --help'" ]; then
 	pass "an unknown command: exit 2, one line"
 else
 	fail "unknown command: exit $RC: $(cat "$T/badcmd.err")"

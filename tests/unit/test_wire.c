@@ -20,6 +20,7 @@
 #include <xxhash.h>
 
 #include "ckptfile.h"
+#include "auth.h"
 #include "wire.h"
 
 #define BIG 0x8877665544332211ull /* > 2^63: catches sign and width slips */
@@ -167,6 +168,10 @@ static const struct wire_dirent sample_dirents[] = {
 static long e_hello(void *b, size_t c) { return wire_enc_hello(b, c, 1, 0, &sample_hello); }
 static long e_hello_r(void *b, size_t c) { return wire_enc_hello(b, c, 1, WIRE_F_REPLY, &sample_hello); }
 static int d_hello(const void *p, size_t n) { struct wire_hello m; return wire_dec_hello(p, n, &m); }
+static const uint8_t sample_proof[32] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+					  17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 0xff };
+static long e_auth(void *b, size_t c) { return wire_enc_auth(b, c, 1, sample_proof); }
+static int d_auth(const void *p, size_t n) { uint8_t x[32]; return wire_dec_auth(p, n, x); }
 
 static long e_error(void *b, size_t c)
 {
@@ -392,6 +397,7 @@ static const struct msg_case cases[] = {
 	{ "rollback reply", e_rollback_r, d_rollback_r, WIRE_ROLLBACK, R, WIRE_ETRAIL, 0 },
 	{ "image read", e_image_read, d_image_read, WIRE_IMAGE_READ, 0, WIRE_ETRAIL, 0 },
 	{ "job list reply", e_jobs_r, d_jobs_r, WIRE_JOB_LIST, R, WIRE_ETRAIL, 0 },
+	{ "auth", e_auth, d_auth, WIRE_AUTH, 0, WIRE_ETRAIL, 0 },
 };
 #undef R
 #define NCASES (sizeof(cases) / sizeof(cases[0]))
@@ -577,7 +583,7 @@ Test(header, types)
 
 	for (t = 1; t <= WIRE_TYPE_MAX; t++) {
 		int ok = t <= WIRE_PING || (t >= WIRE_CKPT_PREPARE && t <= WIRE_CKPT_ABORT) ||
-			 (t >= WIRE_ROLLBACK_QUERY && t <= WIRE_ROLLBACK_CHECK);
+			 (t >= WIRE_ROLLBACK_QUERY && t <= WIRE_ROLLBACK_CHECK) || t == WIRE_AUTH;
 
 		cr_assert_eq(hdr_rc(16, (uint16_t)t, 0, WIRE_MAX_FRAME), ok ? WIRE_OK : WIRE_ETYPE,
 			     "type %u", t);
@@ -834,8 +840,9 @@ Test(hello, round_trip_both_ways)
 
 Test(hello, exact_bytes)
 {
-	struct wire_hello h = { 1, WIRE_BO_LITTLE, 4096, 1234, 0, 65536, { "x86_64", 6 }, { "j", 1 },
-				{ "", 0 } };
+	struct wire_hello h = { .version = 1, .byte_order = WIRE_BO_LITTLE, .page_size = 4096, .pid = 1234,
+				.session = 0, .max_frame = 65536, .arch = { "x86_64", 6 }, .job = { "j", 1 },
+				.peer = { "", 0 } };
 	static const uint8_t want[] = {
 		0x00, 0x00, 0x00, 0x34, 0x00, 0x01, 0x00, 0x00, 0, 0, 0, 0, 0, 0, 0, 5, /* header */
 		0x00, 0x01,			   /* version */
@@ -875,7 +882,7 @@ static int hello_with_options(const uint8_t *opt, size_t olen, struct wire_hello
 Test(hello, unknown_options_are_skipped)
 {
 	static const uint8_t opts[] = {
-		0x00, 0x01, 0x00, 0x03, 'a', 'b', 'c', /* tag 1, 3 bytes */
+		0x00, 0x03, 0x00, 0x03, 'a', 'b', 'c', /* tag 3, 3 bytes */
 		0x12, 0x34, 0x00, 0x00,		       /* tag 0x1234, empty */
 		0xff, 0xff, 0x00, 0x01, 0x00,	       /* tag 0xffff, 1 byte */
 	};
@@ -890,7 +897,7 @@ Test(hello, unknown_options_are_skipped)
 
 Test(hello, truncated_option_is_refused)
 {
-	static const uint8_t opts[] = { 0x00, 0x01, 0x00, 0x04, 'a', 'b', 'c' };
+	static const uint8_t opts[] = { 0x00, 0x03, 0x00, 0x04, 'a', 'b', 'c' };
 	struct wire_hello m;
 	uint8_t *keep;
 	size_t l;
@@ -2638,4 +2645,180 @@ Test(ckfile, state_entries_are_checked)
 	wire_ckf_state_begin(&b, buf, 24, 1, 0);
 	cr_assert_eq(wire_ckf_state_add(&b, &f), WIRE_ENOSPC);
 	cr_assert_eq(wire_ckf_state_end(&b), 20);
+}
+
+/* ---- authentication (PROTOCOL.md 3.4, wire/auth.c) ------------------------------------------ */
+
+static void fill(uint8_t *p, size_t n, uint8_t v)
+{
+	memset(p, v, n);
+}
+
+Test(auth, hello_offer_and_challenge_round_trip)
+{
+	struct wire_hello h = sample_hello, m;
+	const uint8_t *p;
+	long n;
+
+	h.auth_kind = WIRE_KEY_JOB;
+	fill(h.nonce, sizeof(h.nonce), 0xa5);
+	n = wire_enc_hello(fbuf, sizeof(fbuf), 1, 0, &h);
+	cr_assert_gt(n, 0);
+	p = fbuf + WIRE_HDR_SIZE;
+	/* the option is the last 37 bytes: tag 1, length 33, kind, nonce */
+	cr_assert_eq(p[n - WIRE_HDR_SIZE - 37], 0);
+	cr_assert_eq(p[n - WIRE_HDR_SIZE - 36], 1);
+	cr_assert_eq(p[n - WIRE_HDR_SIZE - 34], 33);
+	cr_assert_eq(p[n - WIRE_HDR_SIZE - 33], WIRE_KEY_JOB);
+	cr_assert_eq(wire_dec_hello(p, (size_t)n - WIRE_HDR_SIZE, &m), WIRE_OK);
+	cr_assert_eq(m.auth_kind, WIRE_KEY_JOB);
+	cr_assert_eq(m.challenge, 0);
+	cr_assert_arr_eq(m.nonce, h.nonce, sizeof(h.nonce));
+
+	h = sample_hello;
+	h.challenge = 1;
+	fill(h.nonce, sizeof(h.nonce), 0x11);
+	fill(h.proof, sizeof(h.proof), 0x22);
+	n = wire_enc_hello(fbuf, sizeof(fbuf), 1, WIRE_F_REPLY, &h);
+	cr_assert_gt(n, 0);
+	cr_assert_eq(wire_dec_hello(fbuf + WIRE_HDR_SIZE, (size_t)n - WIRE_HDR_SIZE, &m), WIRE_OK);
+	cr_assert_eq(m.challenge, 1);
+	cr_assert_eq(m.auth_kind, 0);
+	cr_assert_arr_eq(m.nonce, h.nonce, sizeof(h.nonce));
+	cr_assert_arr_eq(m.proof, h.proof, sizeof(h.proof));
+}
+
+Test(auth, encoder_refuses_bad_options)
+{
+	struct wire_hello h = sample_hello;
+
+	h.auth_kind = 3;
+	cr_assert_eq(wire_enc_hello(fbuf, sizeof(fbuf), 1, 0, &h), WIRE_EINVAL);
+	h.auth_kind = WIRE_KEY_SERVER;
+	h.challenge = 1;
+	cr_assert_eq(wire_enc_hello(fbuf, sizeof(fbuf), 1, 0, &h), WIRE_EINVAL);
+}
+
+Test(auth, malformed_options_are_refused)
+{
+	uint8_t opt[2 * (4 + 64)], *keep;
+	struct wire_hello m;
+
+	/* an offer of the wrong length */
+	memcpy(opt, "\x00\x01\x00\x20", 4);
+	fill(opt + 4, 32, 1);
+	cr_assert_eq(hello_with_options(opt, 36, &m, &keep), WIRE_EINVAL);
+	free(keep);
+	/* kinds 0 and 3 */
+	memcpy(opt, "\x00\x01\x00\x21", 4);
+	opt[4] = 0;
+	cr_assert_eq(hello_with_options(opt, 37, &m, &keep), WIRE_EINVAL);
+	free(keep);
+	opt[4] = 3;
+	cr_assert_eq(hello_with_options(opt, 37, &m, &keep), WIRE_EINVAL);
+	free(keep);
+	/* a valid offer, truncated */
+	opt[4] = WIRE_KEY_SERVER;
+	cr_assert_eq(hello_with_options(opt, 20, &m, &keep), WIRE_ETRUNC);
+	free(keep);
+	/* the same offer twice */
+	memcpy(opt + 37, opt, 37);
+	cr_assert_eq(hello_with_options(opt, 74, &m, &keep), WIRE_EINVAL);
+	free(keep);
+	/* an offer and a challenge */
+	memcpy(opt + 37, "\x00\x02\x00\x40", 4);
+	fill(opt + 41, 64, 9);
+	cr_assert_eq(hello_with_options(opt, 37 + 68, &m, &keep), WIRE_EINVAL);
+	free(keep);
+	/* a challenge of the wrong length */
+	memcpy(opt, "\x00\x02\x00\x3f", 4);
+	cr_assert_eq(hello_with_options(opt, 4 + 63, &m, &keep), WIRE_EINVAL);
+	free(keep);
+}
+
+Test(auth, auth_message_round_trip)
+{
+	uint8_t got[32];
+	long n = wire_enc_auth(fbuf, sizeof(fbuf), 9, sample_proof);
+
+	cr_assert_eq(n, WIRE_HDR_SIZE + 32);
+	cr_assert_eq(wire_dec_auth(fbuf + WIRE_HDR_SIZE, 32, got), WIRE_OK);
+	cr_assert_arr_eq(got, sample_proof, 32);
+	cr_assert_eq(wire_dec_auth(fbuf + WIRE_HDR_SIZE, 31, got), WIRE_ETRUNC);
+}
+
+/* Known answers computed with Python's hmac from the text of PROTOCOL.md 3.4. */
+static void hex_is(const uint8_t *b, const char *hex)
+{
+	char s[65];
+
+	for (int i = 0; i < 32; i++)
+		snprintf(s + 2 * i, 3, "%02x", b[i]);
+	cr_assert_str_eq(s, hex);
+}
+
+Test(auth, proofs_and_job_keys_match_known_answers)
+{
+	uint8_t key[32], cn[32], sn[32], out[32];
+
+	fill(key, 32, 1);
+	fill(cn, 32, 2);
+	fill(sn, 32, 3);
+	wire_auth_proof(key, WIRE_PROOF_CLIENT, cn, sn, 0x0102030405060708ull, WIRE_KEY_JOB, "jobA", 4, out);
+	hex_is(out, "009d50a7c67bf504f0a254a66b9ae877aeb5ad0a56af1cee95ce1120ea517e08");
+	wire_auth_proof(key, WIRE_PROOF_SERVER, cn, sn, 0x0102030405060708ull, WIRE_KEY_SERVER, "", 0, out);
+	hex_is(out, "99ef477948a6fe68332fb36faad961ee5adebad942d26247349f410928b1191c");
+	wire_key_derive_job(key, "jobA", 4, out);
+	hex_is(out, "c633eef0c5aae0747e9070d7c562722fa306bebac029aa2ff7c59a762f458407");
+	cr_assert(wire_auth_equal(out, out));
+	memcpy(key, out, 32);
+	key[31] ^= 1;
+	cr_assert_not(wire_auth_equal(out, key));
+}
+
+Test(auth, key_files_parse_and_format)
+{
+	static const char srv[] = "ckpt-key-1 server 0101010101010101010101010101010101010101010101010101010101010101\n";
+	static const char job[] = "ckpt-key-1 job jobA c633eef0c5aae0747e9070d7c562722fa306bebac029aa2ff7c59a762f458407";
+	struct wire_key k;
+	const char *why = NULL;
+	char line[256];
+
+	cr_assert_eq(wire_key_parse(srv, strlen(srv), &k, &why), 0);
+	cr_assert_eq(k.kind, WIRE_KEY_SERVER);
+	cr_assert_eq(k.key[0], 1);
+	cr_assert_eq(wire_key_format(line, sizeof(line), &k), (long)strlen(srv));
+	cr_assert_str_eq(line, srv);
+	cr_assert_eq(wire_key_parse(job, strlen(job), &k, &why), 0);
+	cr_assert_eq(k.kind, WIRE_KEY_JOB);
+	cr_assert_str_eq(k.job, "jobA");
+	cr_assert_eq(k.key[0], 0xc6);
+	cr_assert_eq(wire_key_format(line, 10, &k), -1);
+}
+
+Test(auth, bad_key_files_are_refused)
+{
+	static const char *const bad[] = {
+		"",
+		"ckpt-key-2 server 0101010101010101010101010101010101010101010101010101010101010101",
+		"ckpt-key-1 client 0101010101010101010101010101010101010101010101010101010101010101",
+		"ckpt-key-1 server 010101010101010101010101010101010101010101010101010101010101010",
+		"ckpt-key-1 server 0101010101010101010101010101010101010101010101010101010101010101 x",
+		"ckpt-key-1 server 010101010101010101010101010101010101010101010101010101010101010g",
+		"ckpt-key-1 server 0101010101010101010101010101010101010101010101010101010101010101\n\n",
+		"ckpt-key-1 server 0101010101010101010101010101010101010101010101010101010101010101\r\n",
+		"ckpt-key-1 job ../x 0101010101010101010101010101010101010101010101010101010101010101",
+		"ckpt-key-1 job 0101010101010101010101010101010101010101010101010101010101010101",
+	};
+	struct wire_key k;
+	const char *why;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		why = NULL;
+		cr_assert_eq(wire_key_parse(bad[i], strlen(bad[i]), &k, &why), -1, "case %zu", i);
+		cr_assert_not_null(why);
+		cr_assert_eq(k.kind, 0, "case %zu", i);
+	}
+	why = NULL;
+	cr_assert_eq(wire_key_parse("ckpt-key-1 server \0", 19, &k, &why), -1);
 }
