@@ -81,6 +81,7 @@ struct srv_job {
 	int prep_fd;	   /* -1 if none */
 	int prep_failed;   /* a chunk failed: DONE must fail */
 	const void *prep_owner; /* the session sending it: its end discards it */
+	uint64_t prep_refused; /* generation refused over --max-ckpt-bytes, 0: none */
 	void *prep_hash;   /* XXH64_state_t */
 
 	/* the undo epoch in progress (0: no generation yet, nothing recorded) */

@@ -271,9 +271,13 @@ static int do_open(struct srv_session *s, const struct wire_hdr *h, const uint8_
 		rc = errno;
 		close(fd);
 		if (rc == EMFILE) {
-			srv_session_log(s, SRV_LOG_INFO, "OPEN #%" PRIu64 " refused: %" PRIu32
-					" files open, the limit of a session (--max-open)",
-					h->id, s->handles.used);
+			/* EMFILE is what a program expects, and many retry or
+			 * probe with it: one line per session, not one per call. */
+			if (!s->emfile_logged)
+				srv_session_log(s, SRV_LOG_WARN, "OPEN #%" PRIu64 " refused with EMFILE: %"
+						PRIu32 " files open, the limit of a session (--max-open); "
+						"further refusals are not logged", h->id, s->handles.used);
+			s->emfile_logged = 1;
 			return reply_err(s, h, EMFILE, "too many open files in this session");
 		}
 		return reply_errno(s, h, rc, s->path1);
@@ -494,16 +498,20 @@ static int op_pwrite(struct srv_session *s, const struct wire_hdr *h, const uint
 /* ---- PWRITE straight from the socket ------------------------------------------------- */
 
 /* Read and drop n bytes from fd: the rest of a PWRITE whose data cannot be
- * written, from the socket, or what the pipe holds of it. 0, or -1 when the
- * connection (or the pipe) failed. */
-static int drop_input(int fd, size_t n)
+ * written, from the socket (s given: within the frame's timeout), or what
+ * the pipe holds of it (s NULL). 0, or -1 when the connection (or the
+ * pipe) failed or the frame timed out. */
+static int drop_input(struct srv_session *s, int fd, size_t n)
 {
 	uint8_t junk[16384];
 
 	while (n) {
-		ssize_t k = read(fd, junk, n < sizeof(junk) ? n : sizeof(junk));
+		ssize_t k;
 
-		if (k < 0 && errno == EINTR)
+		if (s && srv_session_wait_frame(s) < 0)
+			return -1;
+		k = read(fd, junk, n < sizeof(junk) ? n : sizeof(junk));
+		if (k < 0 && (errno == EINTR || (s && (errno == EAGAIN || errno == EWOULDBLOCK))))
 			continue;
 		if (k <= 0)
 			return -1;
@@ -522,7 +530,7 @@ int srv_pwrite_stream(struct srv_session *s, const struct wire_hdr *h, const str
 	int err = 0, rc;
 
 	if (!hd) {
-		if (drop_input(s->fd, rest) < 0)
+		if (drop_input(s, s->fd, rest) < 0)
 			return SRV_STREAM_LOST;
 		return reply_err(s, h, EBADF, NULL);
 	}
@@ -535,7 +543,7 @@ int srv_pwrite_stream(struct srv_session *s, const struct wire_hdr *h, const str
 			srv_undo_end(s);
 	}
 	if (rc < 0) {
-		if (drop_input(s->fd, rest) < 0)
+		if (drop_input(s, s->fd, rest) < 0)
 			return SRV_STREAM_LOST;
 		return reply_errno(s, h, -rc, hd->path);
 	}
@@ -553,11 +561,19 @@ int srv_pwrite_stream(struct srv_session *s, const struct wire_hdr *h, const str
 	}
 	/* the rest: socket -> pipe -> file, the data never copied to us */
 	while (!err && rest) {
-		ssize_t in = splice(s->fd, NULL, s->pipe[1], NULL, rest < s->pipe_cap ? rest : s->pipe_cap,
-				    SPLICE_F_MOVE | SPLICE_F_MORE);
+		ssize_t in;
 		size_t left;
 
-		if (in < 0 && errno == EINTR)
+		/* The frame timeout covers the data that never passes through
+		 * the session's buffer too: a splice from the socket honours
+		 * the receive timeout this arms. */
+		if (srv_session_wait_frame(s) < 0) {
+			srv_undo_end(s);
+			return SRV_STREAM_LOST;
+		}
+		in = splice(s->fd, NULL, s->pipe[1], NULL, rest < s->pipe_cap ? rest : s->pipe_cap,
+			    SPLICE_F_MOVE | SPLICE_F_MORE);
+		if (in < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
 			continue;
 		if (in <= 0) {
 			srv_undo_end(s);
@@ -573,7 +589,7 @@ int srv_pwrite_stream(struct srv_session *s, const struct wire_hdr *h, const str
 				continue;
 			if (n <= 0) {
 				err = n < 0 ? errno : EIO;
-				if (drop_input(s->pipe[0], left) < 0) {
+				if (drop_input(NULL, s->pipe[0], left) < 0) {
 					srv_undo_end(s);
 					return SRV_STREAM_LOST;
 				}
@@ -588,7 +604,7 @@ int srv_pwrite_stream(struct srv_session *s, const struct wire_hdr *h, const str
 	 * that usually follows: the disk works while the next block travels. */
 	if (done)
 		sync_file_range(hd->fd, (off_t)m->offset, (off_t)done, SYNC_FILE_RANGE_WRITE);
-	if (rest && drop_input(s->fd, rest) < 0)
+	if (rest && drop_input(s, s->fd, rest) < 0)
 		return SRV_STREAM_LOST;
 	if (err && !done)
 		return reply_errno(s, h, err, hd->path);

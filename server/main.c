@@ -34,6 +34,13 @@
 #define DEFAULT_MAX_OPEN 4096u
 #define LIMIT_MAX_SESSIONS 65536u
 #define LIMIT_MAX_OPEN (1u << 24)
+/* One job's checkpoint image: a program's memory, compressed, and zero
+ * pages skipped. 64 GiB is more than any job this is meant for takes, and
+ * still stops a client (buggy or hostile) from filling the state
+ * directory's disk with one endless image. */
+#define DEFAULT_MAX_CKPT_BYTES (64ull << 30)
+#define DEFAULT_FRAME_TIMEOUT 30u /* s: a started frame (and HELLO) completes in it */
+#define LIMIT_TIMEOUT 86400u      /* s: a day */
 #define STOP_GRACE_MS 10000u /* in-flight requests get this long at shutdown */
 #define ACCEPT_PAUSE_MS 100  /* out of descriptors: retry accepting after this */
 #define ACCEPT_BURST 64      /* connections accepted per listener per wake */
@@ -46,6 +53,8 @@ struct opts {
 	int nlisten;
 	int level;
 	unsigned long max_sessions, max_open, max_frame;
+	unsigned long long max_ckpt_bytes; /* 0: no limit */
+	double frame_timeout, idle_timeout; /* seconds, 0: off */
 	const char *ready_file;
 	const char *state_dir;
 	unsigned long keep;
@@ -87,13 +96,24 @@ static void usage(FILE *f)
 		"                        root\n"
 		"  --no-auth             allow a tcp listener on a non-loopback address\n"
 		"                        without --key (anyone who reaches it may use it)\n"
+		"  --max-ckpt-bytes BYTES  largest checkpoint image of one job (default 64g;\n"
+		"                        0: no limit; k, m, g suffixes); a bigger one is\n"
+		"                        refused with EFBIG and discarded, the program runs on\n"
+		"  --frame-timeout SECONDS  a frame whose first byte arrived, and a new\n"
+		"                        connection's HELLO, must be complete within it, else\n"
+		"                        the peer is disconnected (default %u; 0: off)\n"
+		"  --idle-timeout SECONDS  disconnect a session that sent no request for\n"
+		"                        that long, even one with files open (default 0: off;\n"
+		"                        the shim keeps one session per server for the\n"
+		"                        program's whole life, however quiet)\n"
 		"  --help                show this help\n"
 		"  --version             show the version\n"
 		"\n"
 		"Logs go to stderr. SIGTERM or SIGINT: finish in-flight requests, fsync and\n"
 		"close every open file, remove unix sockets, exit 0. Exit status 2: bad usage;\n"
 		"1: cannot start.\n",
-		DEFAULT_MAX_SESSIONS, DEFAULT_MAX_OPEN, SRV_MIN_FRAME, WIRE_MAX_FRAME, WIRE_MAX_FRAME);
+		DEFAULT_MAX_SESSIONS, DEFAULT_MAX_OPEN, SRV_MIN_FRAME, WIRE_MAX_FRAME, WIRE_MAX_FRAME,
+		DEFAULT_FRAME_TIMEOUT);
 }
 
 static _Noreturn void die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -110,31 +130,47 @@ static _Noreturn void die_usage(const char *fmt, ...)
 	exit(2);
 }
 
-static unsigned long parse_num(const char *opt, const char *s, unsigned long min, unsigned long max,
-			       int suffixes)
+static unsigned long long parse_num(const char *opt, const char *s, unsigned long long min,
+				    unsigned long long max, int suffixes)
 {
-	unsigned long v, mul = 1;
+	unsigned long long v, mul = 1;
 	char *end;
 
 	errno = 0;
-	v = strtoul(s, &end, 10);
+	v = strtoull(s, &end, 10);
 	if (suffixes && (*end == 'k' || *end == 'K')) {
 		mul = 1024;
 		end++;
 	} else if (suffixes && (*end == 'm' || *end == 'M')) {
 		mul = 1024 * 1024;
 		end++;
+	} else if (suffixes && (*end == 'g' || *end == 'G')) {
+		mul = 1024 * 1024 * 1024;
+		end++;
 	}
 	if (end == s || *end || errno || s[0] == '-' || s[0] == '+' || v > max / mul ||
 	    v * mul < min)
-		die_usage("%s: '%s' is not a number from %lu to %lu", opt, s, min, max);
+		die_usage("%s: '%s' is not a number from %llu to %llu", opt, s, min, max);
 	return v * mul;
+}
+
+/* Seconds, fractions allowed (0.5), 0 to LIMIT_TIMEOUT. */
+static double parse_secs(const char *opt, const char *s)
+{
+	double v;
+	char *end;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (end == s || *end || errno || !(v >= 0 && v <= LIMIT_TIMEOUT) || (v > 0 && v < 0.001))
+		die_usage("%s: '%s' is not a number of seconds from 0 to %u", opt, s, LIMIT_TIMEOUT);
+	return v;
 }
 
 static void parse_args(int argc, char **argv, struct opts *o)
 {
 	enum { O_ROOT = 256, O_LISTEN, O_LOG, O_SESS, O_OPEN, O_FRAME, O_READY, O_STATE, O_KEEP, O_HELP,
-	       O_VER, O_KEY, O_ALLOW_UID, O_NO_AUTH };
+	       O_VER, O_KEY, O_ALLOW_UID, O_NO_AUTH, O_CKPT_BYTES, O_FRAME_TO, O_IDLE_TO };
 	static const struct option longopts[] = {
 		{ "root", required_argument, NULL, O_ROOT },
 		{ "listen", required_argument, NULL, O_LISTEN },
@@ -142,6 +178,9 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		{ "max-sessions", required_argument, NULL, O_SESS },
 		{ "max-open", required_argument, NULL, O_OPEN },
 		{ "max-frame", required_argument, NULL, O_FRAME },
+		{ "max-ckpt-bytes", required_argument, NULL, O_CKPT_BYTES },
+		{ "frame-timeout", required_argument, NULL, O_FRAME_TO },
+		{ "idle-timeout", required_argument, NULL, O_IDLE_TO },
 		{ "ready-file", required_argument, NULL, O_READY },
 		{ "state-dir", required_argument, NULL, O_STATE },
 		{ "keep-generations", required_argument, NULL, O_KEEP },
@@ -159,6 +198,8 @@ static void parse_args(int argc, char **argv, struct opts *o)
 	o->max_sessions = DEFAULT_MAX_SESSIONS;
 	o->max_open = DEFAULT_MAX_OPEN;
 	o->max_frame = WIRE_MAX_FRAME;
+	o->max_ckpt_bytes = DEFAULT_MAX_CKPT_BYTES;
+	o->frame_timeout = DEFAULT_FRAME_TIMEOUT;
 	o->keep = 2;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
@@ -177,13 +218,24 @@ static void parse_args(int argc, char **argv, struct opts *o)
 				die_usage("--log-level: '%s' is not error, warn, info or debug", optarg);
 			break;
 		case O_SESS:
-			o->max_sessions = parse_num("--max-sessions", optarg, 1, LIMIT_MAX_SESSIONS, 0);
+			o->max_sessions = (unsigned long)parse_num("--max-sessions", optarg, 1,
+								   LIMIT_MAX_SESSIONS, 0);
 			break;
 		case O_OPEN:
-			o->max_open = parse_num("--max-open", optarg, 1, LIMIT_MAX_OPEN, 0);
+			o->max_open = (unsigned long)parse_num("--max-open", optarg, 1, LIMIT_MAX_OPEN, 0);
 			break;
 		case O_FRAME:
-			o->max_frame = parse_num("--max-frame", optarg, SRV_MIN_FRAME, WIRE_MAX_FRAME, 1);
+			o->max_frame = (unsigned long)parse_num("--max-frame", optarg, SRV_MIN_FRAME,
+								WIRE_MAX_FRAME, 1);
+			break;
+		case O_CKPT_BYTES:
+			o->max_ckpt_bytes = parse_num("--max-ckpt-bytes", optarg, 0, (unsigned long long)INT64_MAX, 1);
+			break;
+		case O_FRAME_TO:
+			o->frame_timeout = parse_secs("--frame-timeout", optarg);
+			break;
+		case O_IDLE_TO:
+			o->idle_timeout = parse_secs("--idle-timeout", optarg);
 			break;
 		case O_READY:
 			o->ready_file = optarg;
@@ -192,7 +244,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			o->state_dir = optarg;
 			break;
 		case O_KEEP:
-			o->keep = parse_num("--keep-generations", optarg, 1, 1000, 0);
+			o->keep = (unsigned long)parse_num("--keep-generations", optarg, 1, 1000, 0);
 			break;
 		case O_KEY:
 			o->key_file = optarg;
@@ -515,9 +567,16 @@ int main(int argc, char **argv)
 		srv_info("no --key: clients are not authenticated%s", o.no_auth ? " (--no-auth)" : "");
 	else
 		srv_info("--key %s: clients must prove the key", o.key_file);
+	cfg.max_ckpt_bytes = o.max_ckpt_bytes;
+	cfg.frame_timeout_ms = (uint32_t)(o.frame_timeout * 1000 + 0.5);
+	cfg.idle_timeout_ms = (uint32_t)(o.idle_timeout * 1000 + 0.5);
 	srv_info("ckpt-server %s (protocol %d): exporting %s on %s; at most %lu sessions, %lu open "
 		 "files each, frames up to %lu bytes", CKPT_VERSION, WIRE_PROTO_VERSION,
 		 root_real ? root_real : o.root, addrs, o.max_sessions, o.max_open, o.max_frame);
+	srv_info("limits: checkpoint images up to %llu bytes per job%s; frame timeout %g s%s; "
+		 "idle timeout %g s%s", o.max_ckpt_bytes, o.max_ckpt_bytes ? "" : " (no limit)",
+		 o.frame_timeout, o.frame_timeout ? "" : " (off)", o.idle_timeout,
+		 o.idle_timeout ? "" : " (off)");
 	free(root_real);
 
 	if (o.ready_file && write_ready_file(o.ready_file, ls, n) < 0) {

@@ -156,8 +156,75 @@ static int in_make_room(struct srv_session *s, size_t need)
 	return 0;
 }
 
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Before a wait for input that may block: which deadline applies (HELLO
+ * within frame_timeout of connecting; the rest of a started frame within
+ * frame_timeout of the server first waiting for it; the next frame within
+ * idle_timeout of the last reply), and the socket's receive timeout set to
+ * what is left of it, so a blocked recv or splice returns EAGAIN in time.
+ * *wait_ms gets the same for a poll (-1: no deadline). 0, or -1 with errno
+ * ETIMEDOUT and s->timed_out set once the deadline has passed. Nothing is
+ * measured or set on the common path: no idle limit, a frame that arrives
+ * whole. */
+static int arm_wait(struct srv_session *s, int in_frame, int *wait_ms)
+{
+	const struct srv_config *c = s->cfg;
+	uint64_t deadline = 0, now;
+	uint32_t want = 0;
+	int kind = 0;
+
+	if ((!s->hello_done || s->auth_state == SRV_AUTH_WAIT) && c->frame_timeout_ms) {
+		/* An unauthenticated peer holds a session thread only this long. */
+		deadline = s->t_connect + c->frame_timeout_ms;
+		kind = SRV_TIMEOUT_HELLO;
+	} else if (in_frame && c->frame_timeout_ms) {
+		if (!s->t_frame)
+			s->t_frame = now_ms();
+		deadline = s->t_frame + c->frame_timeout_ms;
+		kind = SRV_TIMEOUT_FRAME;
+	} else if (!in_frame && c->idle_timeout_ms) {
+		deadline = s->t_idle + c->idle_timeout_ms;
+		kind = SRV_TIMEOUT_IDLE;
+	}
+	if (deadline) {
+		now = now_ms();
+		if (now >= deadline) {
+			s->timed_out = kind;
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		/* Between frames the whole idle timeout, not what is left of
+		 * it: the same value every time, so no setsockopt per request
+		 * (the wait starts right after the reply; it may overrun by the
+		 * 500 ms of shrink_when_idle at most). */
+		want = kind == SRV_TIMEOUT_IDLE ? c->idle_timeout_ms : (uint32_t)(deadline - now);
+	}
+	if (wait_ms)
+		*wait_ms = deadline ? (int)want : -1;
+	if (want != s->rcvtimeo_ms) {
+		struct timeval tv = {(time_t)(want / 1000u), (suseconds_t)(want % 1000u) * 1000};
+
+		if (setsockopt(s->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0)
+			s->rcvtimeo_ms = want;
+	}
+	return 0;
+}
+
+int srv_session_wait_frame(struct srv_session *s)
+{
+	return arm_wait(s, 1, NULL);
+}
+
 /* Have at least need bytes buffered from in_start. 1: done; 0: end of
- * stream first; -1: error (errno set). Reads ahead when it can. */
+ * stream first; -1: error (errno set; ETIMEDOUT: s->timed_out says which
+ * deadline passed). Reads ahead when it can. */
 static int in_fill(struct srv_session *s, size_t need)
 {
 	int r = in_make_room(s, need);
@@ -168,8 +235,12 @@ static int in_fill(struct srv_session *s, size_t need)
 	}
 	while (s->in_end - s->in_start < need) {
 		size_t want = need - (s->in_end - s->in_start);
+		int in_frame = need > WIRE_HDR_SIZE || s->in_end > s->in_start;
+		int dontwait = s->big_reply, wait_ms;
 		ssize_t n;
 
+		if (arm_wait(s, in_frame, &wait_ms) < 0)
+			return -1;
 		if (want >= WAITALL_MIN) {
 			n = recv(s->fd, s->in + s->in_end, want, MSG_WAITALL);
 		} else {
@@ -179,18 +250,20 @@ static int in_fill(struct srv_session *s, size_t need)
 			 * a blocking recv keeps the quick same-CPU wakeup that
 			 * small round trips live on. */
 			n = recv(s->fd, s->in + s->in_end, s->in_cap - s->in_end,
-				 s->big_reply ? MSG_DONTWAIT : 0);
-			if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+				 dontwait ? MSG_DONTWAIT : 0);
+			if (n < 0 && dontwait && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 				struct pollfd pf = {s->fd, POLLIN | POLLRDHUP, 0};
 
 				s->big_reply = 0;
-				if (poll(&pf, 1, -1) < 0 && errno != EINTR)
+				if (poll(&pf, 1, wait_ms) < 0 && errno != EINTR)
 					return -1;
 				continue;
 			}
 		}
 		if (n < 0) {
-			if (errno == EINTR)
+			/* EAGAIN: the receive timeout; arm_wait tells whether
+			 * the deadline passed */
+			if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
 				continue;
 			return -1;
 		}
@@ -629,6 +702,30 @@ static void shrink_when_idle(struct srv_session *s)
 	}
 }
 
+/* The one line that says which deadline a peer missed. */
+static void timeout_log(const struct srv_session *s)
+{
+	const struct srv_config *c = s->cfg;
+	size_t have = s->in_end - s->in_start;
+
+	if (s->timed_out == SRV_TIMEOUT_HELLO)
+		srv_session_log(s, SRV_LOG_WARN, "no complete %s within %.3g s of connecting "
+				"(%zu bytes received; --frame-timeout), disconnected",
+				s->hello_done ? "AUTH" : "HELLO", c->frame_timeout_ms / 1000.0, have);
+	else if (s->timed_out == SRV_TIMEOUT_FRAME && s->frame_len)
+		srv_session_log(s, SRV_LOG_WARN, "frame of %" PRIu32 " bytes not complete within "
+				"%.3g s (--frame-timeout), disconnected", s->frame_len,
+				c->frame_timeout_ms / 1000.0);
+	else if (s->timed_out == SRV_TIMEOUT_FRAME)
+		srv_session_log(s, SRV_LOG_WARN, "frame header not complete within %.3g s "
+				"(%zu of %u bytes received; --frame-timeout), disconnected",
+				c->frame_timeout_ms / 1000.0, have, WIRE_HDR_SIZE);
+	else
+		srv_session_log(s, SRV_LOG_WARN, "no request for %.3g s (--idle-timeout), "
+				"disconnected with %" PRIu32 " open file%s", c->idle_timeout_ms / 1000.0,
+				s->handles.used, s->handles.used == 1 ? "" : "s");
+}
+
 /* Serve frames until the end. Returns 0 for an orderly end, -1 otherwise;
  * *why says why for the log. */
 static int serve(struct srv_session *s, const char **why)
@@ -645,6 +742,8 @@ static int serve(struct srv_session *s, const char **why)
 		 * already arrived are still served, then recv sees the end. */
 		if (s->in_start == s->in_end && (s->in_cap > IN_FIRST || s->out_cap > OUT_FIRST))
 			shrink_when_idle(s);
+		s->t_frame = 0; /* the frame timeout starts with the next frame */
+		s->frame_len = 0;
 		r = in_fill(s, WIRE_HDR_SIZE);
 		if (r == 0 && s->in_end == s->in_start) {
 			*why = atomic_load(&stopping) ? "server stopping" : "closed by the client";
@@ -653,6 +752,15 @@ static int serve(struct srv_session *s, const char **why)
 		if (r <= 0)
 			goto input_ended;
 		rc = wire_hdr_decode(s->in + s->in_start, WIRE_HDR_SIZE, s->cfg->max_frame, &h);
+		if (rc == WIRE_ETOOBIG) {
+			/* Told apart from other bad headers: the one a peer that is
+			 * merely misconfigured (or hostile) most likely sends. */
+			srv_session_log(s, SRV_LOG_WARN,
+					"frame of %" PRIu32 " bytes over the limit %" PRIu32
+					" (--max-frame), disconnected", h.length, s->cfg->max_frame);
+			*why = "frame over the limit";
+			return -1;
+		}
 		if (rc) {
 			srv_session_log(s, SRV_LOG_WARN,
 					"malformed frame header (length %" PRIu32 ", type %u, flags 0x%x, "
@@ -670,12 +778,17 @@ static int serve(struct srv_session *s, const char **why)
 		}
 		s->out_len = 0;
 		s->last_err = 0;
+		s->frame_len = h.length;
 		plen = h.length - WIRE_HDR_SIZE;
 		if (s->hello_done && h.type == WIRE_PWRITE && h.length >= STREAM_MIN) {
 			r = in_fill(s, WIRE_PWRITE_HDR);
 			if (r <= 0)
 				goto input_ended;
 			rc = pwrite_streamed(s, &h);
+			if (rc == SRV_STREAM_LOST && s->timed_out) {
+				r = -1;
+				goto input_ended;
+			}
 			if (rc == SRV_STREAM_LOST) {
 				srv_session_log(s, SRV_LOG_INFO, "connection lost in the middle of a PWRITE: %s",
 						srv_errname(errno));
@@ -739,6 +852,8 @@ served:
 			return -1;
 		}
 		s->tail_len = 0;
+		if (s->cfg->idle_timeout_ms)
+			s->t_idle = now_ms();
 		if (s->in_start == s->in_end)
 			s->in_start = s->in_end = 0;
 		if (rc == HELLO_REPLY_CLOSE) {
@@ -751,6 +866,11 @@ input_ended:
 	if (atomic_load(&stopping)) {
 		*why = "server stopping";
 		return 0;
+	}
+	if (r < 0 && s->timed_out) {
+		timeout_log(s);
+		*why = s->timed_out == SRV_TIMEOUT_IDLE ? "idle timeout" : "frame timeout";
+		return -1;
 	}
 	if (r == 0) {
 		srv_session_log(s, SRV_LOG_WARN, "connection closed in the middle of a frame "
@@ -782,6 +902,7 @@ int srv_session_run(const struct srv_config *cfg, int fd, uint64_t id, const cha
 	s->out_max = cfg->max_frame;
 	s->pipe[0] = s->pipe[1] = -1;
 	s->peer_uid = peer_uid_of(fd);
+	s->t_connect = s->t_idle = now_ms();
 	srv_handles_init(&s->handles, cfg->max_open);
 	if (srv_session_reserve(s, OUT_FIRST) < 0) {
 		srv_session_log(s, SRV_LOG_ERROR, "out of memory");
@@ -791,7 +912,7 @@ int srv_session_run(const struct srv_config *cfg, int fd, uint64_t id, const cha
 		srv_session_log(s, SRV_LOG_DEBUG, "connected");
 		rc = serve(s, &why);
 	}
-	if (s->auth_state == SRV_AUTH_WAIT && !s->auth_refused) {
+	if (s->auth_state == SRV_AUTH_WAIT && !s->auth_refused && !s->timed_out) {
 		/* The client checks our proof before it sends its own: leaving
 		 * here means it found ours wrong, so its key is not ours. */
 		srv_session_log(s, SRV_LOG_WARN, "authentication refused: the client left without "

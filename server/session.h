@@ -33,6 +33,9 @@ struct srv_config {
 	uint32_t max_frame;    /* largest frame we accept (SRV_MIN_FRAME..WIRE_MAX_FRAME) */
 	uint32_t max_open;     /* open handles per session */
 	uint32_t max_sessions; /* concurrent sessions (registry only) */
+	uint64_t max_ckpt_bytes; /* largest checkpoint image of a job, 0: no limit */
+	uint32_t frame_timeout_ms; /* a started frame (and HELLO) must complete in it, 0: off */
+	uint32_t idle_timeout_ms;  /* a session without a request that long ends, 0: off */
 	/* Authentication (PROTOCOL.md 3.4): the server key, NULL for none. */
 	const struct wire_key *key;
 	/* Unix peers must run as one of these uids (root always may), unless
@@ -70,6 +73,15 @@ struct srv_session {
 	size_t pipe_cap, splice_len, tail_len;
 	int big_reply; /* the last reply was big: wait for input in poll */
 	int last_err; /* host errno of the last error reply, 0 if none */
+	int emfile_logged; /* --max-open was reached once: logged, not again */
+
+	/* Timeouts (monotonic ms). The socket's receive timeout (rcvtimeo_ms,
+	 * 0: none) is set to what is left of the current deadline before a
+	 * wait that may block, and only when that changes. */
+	uint64_t t_connect, t_frame, t_idle; /* t_frame 0: no frame started */
+	uint32_t rcvtimeo_ms;
+	uint32_t frame_len;  /* length of the frame being read, 0 before its header */
+	int timed_out;       /* SRV_TIMEOUT_* once a deadline passed */
 
 	char path1[SRV_PATH_BUF], path2[SRV_PATH_BUF];
 
@@ -108,6 +120,18 @@ const char *srv_session_arch(void);
 /* Log a line prefixed with "session ID (PEER): ". */
 void srv_session_log(const struct srv_session *s, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* Which deadline ended a session (srv_session.timed_out). */
+#define SRV_TIMEOUT_HELLO 1 /* no HELLO within frame_timeout of connecting */
+#define SRV_TIMEOUT_FRAME 2 /* a frame not complete within frame_timeout */
+#define SRV_TIMEOUT_IDLE 3  /* no request for idle_timeout */
+
+/* Before a wait for more of the current frame that may block (the streamed
+ * PWRITE's splice from the socket): arm the socket's receive timeout with
+ * what is left of the frame's deadline. 0, or -1 with errno ETIMEDOUT and
+ * s->timed_out set once it has passed. A receive that then fails with
+ * EAGAIN is to be retried after calling this again. */
+int srv_session_wait_frame(struct srv_session *s);
 
 /* A pipe able to hold n bytes, for splicing a read reply; 0 or -1 (then
  * the caller copies instead). */

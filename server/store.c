@@ -655,6 +655,28 @@ static int reply_len(struct srv_session *s, const struct wire_hdr *h, long n)
 
 /* ---- CKPT_PREPARE ------------------------------------------------------------------------------ */
 
+/* An image over --max-ckpt-bytes: the error reply EFBIG, the prepared part
+ * discarded (its disk space back at once), and the generation remembered so
+ * that the chunks already on their way and its CKPT_DONE get EFBIG too
+ * rather than a puzzling ENOENT. The session is not disconnected, although
+ * other broken limits end it: a checkpoint travels on the session that
+ * serves the program's open files, which must not be cut because its
+ * memory grew; the shim reports the checkpoint failed and the program runs
+ * on (PROTOCOL.md 4.4). */
+static int refuse_big(struct srv_session *s, struct srv_job *j, const struct wire_hdr *h,
+		      uint64_t gen, uint64_t bytes, const char *what)
+{
+	uint64_t max = s->cfg->max_ckpt_bytes;
+
+	srv_session_log(s, SRV_LOG_WARN, "job %s: the image of generation %" PRIu64 " %s %" PRIu64
+			" bytes, over the limit %" PRIu64 " (--max-ckpt-bytes); refused with EFBIG, "
+			"image discarded", j->name, gen, what, bytes, max);
+	prep_discard(j);
+	j->prep_refused = gen;
+	return reply_err(s, h, EFBIG, "checkpoint image of %" PRIu64 " bytes or more is over the "
+			 "server's limit of %" PRIu64 " bytes per job (--max-ckpt-bytes)", bytes, max);
+}
+
 static int op_prepare(struct srv_session *s, struct srv_job *j, const struct wire_hdr *h,
 		      const uint8_t *p, size_t len)
 {
@@ -664,11 +686,21 @@ static int op_prepare(struct srv_session *s, struct srv_job *j, const struct wir
 
 	if (rc)
 		return rc;
+	if (m.offset == 0)
+		j->prep_refused = 0;
+	else if (m.gen == j->prep_refused && (j->prep_fd < 0 || j->prep_gen != m.gen))
+		return reply_err(s, h, EFBIG, "generation %" PRIu64 " was refused: its image is over "
+				 "the server's limit of %" PRIu64 " bytes per job (--max-ckpt-bytes)",
+				 m.gen, s->cfg->max_ckpt_bytes);
 	if (m.offset == 0) {
 		if (m.gen <= newest_gen(j))
 			return reply_err(s, h, EINVAL, "generation %" PRIu64 " is not newer than %" PRIu64,
 					 m.gen, newest_gen(j));
 		prep_discard(j);
+		/* an announced total over the limit: refused before any byte is stored */
+		if (s->cfg->max_ckpt_bytes && m.total != WIRE_CKPT_TOTAL_UNKNOWN &&
+		    m.total > s->cfg->max_ckpt_bytes)
+			return refuse_big(s, j, h, m.gen, m.total, "announces");
 		rc = job_dir(j, 1);
 		if (rc < 0)
 			return reply_err(s, h, -rc, "cannot create the job's store: %s", strerror(-rc));
@@ -693,6 +725,8 @@ static int op_prepare(struct srv_session *s, struct srv_job *j, const struct wir
 	}
 	if (j->prep_failed)
 		return reply_err(s, h, EIO, "an earlier chunk of generation %" PRIu64 " failed", m.gen);
+	if (s->cfg->max_ckpt_bytes && m.offset + m.data.len > s->cfg->max_ckpt_bytes)
+		return refuse_big(s, j, h, m.gen, m.offset + m.data.len, "reaches");
 	rc = write_all(j->prep_fd, m.data.p, m.data.len, (off_t)(WIRE_CKF_HEADER_SIZE + m.offset));
 	if (rc < 0) {
 		j->prep_failed = 1;
@@ -843,6 +877,10 @@ static int op_done(struct srv_session *s, struct srv_job *j, const struct wire_h
 
 	if (rc)
 		return rc;
+	if ((j->prep_fd < 0 || j->prep_gen != m.gen) && m.gen == j->prep_refused)
+		return reply_err(s, h, EFBIG, "generation %" PRIu64 " was refused: its image is over "
+				 "the server's limit of %" PRIu64 " bytes per job (--max-ckpt-bytes)",
+				 m.gen, s->cfg->max_ckpt_bytes);
 	if (j->prep_fd < 0 || j->prep_gen != m.gen)
 		return reply_err(s, h, ENOENT, "no image of generation %" PRIu64 " was prepared", m.gen);
 	if (j->prep_failed) {

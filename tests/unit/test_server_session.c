@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "session.h"
@@ -959,6 +960,104 @@ Test(session, frame_cut_short_by_the_peer)
 	shutdown(c->fd, SHUT_WR);
 	cr_expect_eq(cli_join(c), -1);
 	cli_free(c);
+}
+
+static double mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Sends len bytes of frame, then expects the session to end on its own
+ * (a frame or HELLO timeout of 200 ms) after 0.15 to 2 s, while a session
+ * started with it keeps answering. */
+static void expect_timed_out(const uint8_t *frame, size_t len, int hello_first)
+{
+	struct cli *c, *other;
+	uint8_t junk[64];
+	double t0;
+
+	cfg.frame_timeout_ms = 200;
+	c = hello_first ? connect_hello() : cli_start(&cfg);
+	other = connect_hello();
+	t0 = mono_s();
+	send_bytes(c, frame, len);
+	cr_expect_eq(c_ping(other), 0, "the other session is served meanwhile");
+	cr_expect_eq(recv(c->fd, junk, sizeof(junk), 0), 0, "the session closes, no reply");
+	cr_expect(mono_s() - t0 >= 0.15 && mono_s() - t0 < 2, "closed after %.2f s", mono_s() - t0);
+	cr_expect_eq(cli_join(c), -1);
+	cr_expect_eq(c_ping(other), 0, "the other session is unaffected");
+	cli_free(c);
+	cli_free(other);
+}
+
+Test(session, frame_timeout_ends_half_sent_frames)
+{
+	uint8_t f[WIRE_HDR_SIZE + WIRE_PWRITE_HDR];
+	size_t n;
+
+	n = hdr(f, 100, WIRE_PING, 0, 1);
+	expect_timed_out(f, 7, 1);      /* half a header */
+	expect_timed_out(f, n, 1);      /* a header, no body */
+	expect_timed_out(f, 0, 0);      /* no HELLO at all */
+	expect_timed_out(f, n - 3, 0);  /* half a HELLO */
+	/* a big PWRITE, read by splice straight from the socket, that stalls */
+	hdr(f, WIRE_PWRITE_HDR + (1u << 20), WIRE_PWRITE, 0, 1);
+	memset(f + WIRE_HDR_SIZE, 0, WIRE_PWRITE_HDR - WIRE_HDR_SIZE);
+	f[WIRE_HDR_SIZE + 7] = 1; /* handle 1, never opened: the data is read and dropped */
+	f[WIRE_PWRITE_HDR - 3] = 0x10; /* count 1 MiB */
+	expect_timed_out(f, WIRE_PWRITE_HDR, 1);
+}
+
+Test(session, frame_timeout_is_per_frame)
+{
+	struct cli *c;
+	uint8_t f[WIRE_HDR_SIZE];
+
+	cfg.frame_timeout_ms = 300;
+	c = connect_hello();
+	/* three PINGs, each sent in two halves 150 ms apart: 450 ms in all */
+	for (int i = 0; i < 3; i++) {
+		uint64_t id = nid(c);
+
+		hdr(f, WIRE_HDR_SIZE, WIRE_PING, 0, id);
+		send_bytes(c, f, 8);
+		usleep(150 * 1000);
+		send_bytes(c, f + 8, WIRE_HDR_SIZE - 8);
+		cr_expect_eq(recv_answer(c, id, WIRE_PING), 0, "PING %d answered", i);
+	}
+	usleep(400 * 1000); /* idle between frames: no frame timeout */
+	cr_expect_eq(c_ping(c), 0);
+	close(c->fd);
+	c->fd = -1;
+	cr_expect_eq(cli_join(c), 0);
+	cli_free(c);
+}
+
+Test(session, idle_timeout_ends_a_quiet_session)
+{
+	struct cli *c, *busy;
+	uint8_t junk[64];
+	uint64_t h;
+	double t0;
+
+	cfg.idle_timeout_ms = 300;
+	c = connect_hello();
+	busy = connect_hello();
+	cr_assert_eq(c_open(c, "f", WIRE_O_RDWR | WIRE_O_CREAT, 0644, &h, NULL), 0);
+	t0 = mono_s();
+	for (int i = 0; i < 10; i++) { /* 500 ms of requests, never 300 apart */
+		usleep(50 * 1000);
+		cr_expect_eq(c_ping(busy), 0, "the busy session is served");
+	}
+	cr_expect_eq(recv(c->fd, junk, sizeof(junk), 0), 0, "the quiet session is closed");
+	cr_expect(mono_s() - t0 < 2, "closed after %.2f s", mono_s() - t0);
+	cr_expect_eq(cli_join(c), -1);
+	cr_expect_eq(c_ping(busy), 0, "the busy session is unaffected");
+	cli_free(c);
+	cli_free(busy);
 }
 
 Test(session, end_of_session_closes_its_files)
