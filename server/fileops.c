@@ -60,9 +60,10 @@ static int reply_errno(struct srv_session *s, const struct wire_hdr *h, int err,
 /* An error from resolving path beneath the root: EXDEV is an escape. */
 static int reply_resolve(struct srv_session *s, const struct wire_hdr *h, int err, const char *path)
 {
-	if (err == EXDEV) {
-		char p[256];
+	char p[256];
 
+	/* The path is client bytes: escaped, so that it cannot forge log lines. */
+	if (err == EXDEV) {
 		srv_log_sanitize(p, sizeof(p), path, strlen(path));
 		srv_session_log(s, SRV_LOG_WARN,
 				"%s #%" PRIu64 " path '%s' refused: it resolves outside the export root",
@@ -70,8 +71,9 @@ static int reply_resolve(struct srv_session *s, const struct wire_hdr *h, int er
 		return reply_err(s, h, EACCES, "path leads outside the export root");
 	}
 	if (err == HIDDEN_ERR) {
+		srv_log_sanitize(p, sizeof(p), path, strlen(path));
 		srv_session_log(s, SRV_LOG_WARN, "%s #%" PRIu64 " path '%s' refused: it leads into the "
-				"checkpoint store", wire_type_name(h->type), h->id, path);
+				"checkpoint store", wire_type_name(h->type), h->id, p);
 		return reply_err(s, h, EACCES, "the checkpoint store is not part of the export");
 	}
 	return reply_errno(s, h, err, path);
