@@ -46,7 +46,8 @@ snap 0
 
 # Magic links need a proc inside the root: the server's own mount namespace.
 PROCBIND=0
-if [ -z "${CKPT_TEST_SERVER_CMD:-}" ] && unshare -m --propagation private true 2>/dev/null; then
+if [ -z "${CKPT_TEST_SERVER_CMD:-}" ] &&
+	unshare -m --propagation private mount --bind /proc "$R/proc" 2>/dev/null; then
 	cat >"$T/procwrap" <<'EOF'
 #!/bin/sh
 # procwrap ROOT CMD...: /proc bound at ROOT/proc (this mount namespace only), then CMD
