@@ -224,7 +224,8 @@ static int finish(const char *joined, const char *norm, bool base_remote, struct
 	if (!m)
 		return local_result(joined, norm, base_remote, out);
 	len = strlen(rel);
-	if (len > WIRE_MAX_PATH) {
+	/* the server's limit, as the kernel's PATH_MAX: 4095 bytes and the NUL */
+	if (len >= WIRE_MAX_PATH) {
 		errno = ENAMETOOLONG;
 		return -1;
 	}

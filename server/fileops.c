@@ -60,9 +60,10 @@ static int reply_errno(struct srv_session *s, const struct wire_hdr *h, int err,
 /* An error from resolving path beneath the root: EXDEV is an escape. */
 static int reply_resolve(struct srv_session *s, const struct wire_hdr *h, int err, const char *path)
 {
-	if (err == EXDEV) {
-		char p[256];
+	char p[256];
 
+	/* The path is client bytes: escaped, so that it cannot forge log lines. */
+	if (err == EXDEV) {
 		srv_log_sanitize(p, sizeof(p), path, strlen(path));
 		srv_session_log(s, SRV_LOG_WARN,
 				"%s #%" PRIu64 " path '%s' refused: it resolves outside the export root",
@@ -70,8 +71,9 @@ static int reply_resolve(struct srv_session *s, const struct wire_hdr *h, int er
 		return reply_err(s, h, EACCES, "path leads outside the export root");
 	}
 	if (err == HIDDEN_ERR) {
+		srv_log_sanitize(p, sizeof(p), path, strlen(path));
 		srv_session_log(s, SRV_LOG_WARN, "%s #%" PRIu64 " path '%s' refused: it leads into the "
-				"checkpoint store", wire_type_name(h->type), h->id, path);
+				"checkpoint store", wire_type_name(h->type), h->id, p);
 		return reply_err(s, h, EACCES, "the checkpoint store is not part of the export");
 	}
 	return reply_errno(s, h, err, path);
@@ -909,8 +911,24 @@ static int op_symlink(struct srv_session *s, const struct wire_hdr *h, const uin
 	const char *base;
 	int dfd, rc = wire_dec_two_paths(p, len, &m);
 
-	if (rc)
-		return bad_request(s, h, rc, no_str, m.to);
+	if (rc) {
+		rc = bad_request(s, h, rc, no_str, m.to);
+		/* content with a NUL or over 4096 bytes: what symlink(2) says
+		 * of such a target, not the end of the session */
+		if (rc == WIRE_EINVAL || rc == WIRE_ETOOBIG) {
+			int err = m.from.len >= WIRE_MAX_PATH ? ENAMETOOLONG :
+				  memchr(m.from.p, '\0', m.from.len) ? EINVAL : 0;
+			char t[256];
+
+			if (err) {
+				srv_log_sanitize(t, sizeof(t), m.from.p, m.from.len);
+				srv_session_log(s, SRV_LOG_WARN, "SYMLINK #%" PRIu64 " content '%s' refused: %s",
+						h->id, t, err == EINVAL ? "NUL byte" : "longer than 4095 bytes");
+				return reply_err(s, h, err, NULL);
+			}
+		}
+		return rc;
+	}
 	if (m.flags)
 		return reply_err(s, h, EINVAL, "SYMLINK takes no flags");
 	/* from is the link's content, stored as it is: it is resolved (beneath

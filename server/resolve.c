@@ -67,6 +67,31 @@ void srv_resolve_use_fallback(int on)
 	use_fallback = on;
 }
 
+/* RESOLVE_NO_MAGICLINKS answers ELOOP for a magic link (/proc/self/root,
+ * /proc/<pid>/cwd, /proc/self/fd/N: a proc mount or bind inside the root),
+ * the errno of a symlink loop and of O_NOFOLLOW on a link too. Only the
+ * magic link is an escape to refuse and log, so ask once more with O_PATH
+ * (nothing is opened for real, nothing created) and RESOLVE_BENEATH alone,
+ * which still refuses magic links but with EXDEV; a real loop stays ELOOP. */
+static int magic_or_loop(int dir_fd, const char *path, int flags)
+{
+	struct open_how how;
+	int tries = 0;
+	long fd;
+
+	memset(&how, 0, sizeof(how));
+	how.flags = (unsigned long long)(unsigned)(O_PATH | O_CLOEXEC | (flags & O_NOFOLLOW));
+	how.resolve = RESOLVE_BENEATH;
+	do
+		fd = syscall(SYS_openat2, dir_fd, path[0] ? path : ".", &how, sizeof(how));
+	while (fd < 0 && (errno == EINTR || (errno == EAGAIN && ++tries < EAGAIN_RETRIES)));
+	if (fd >= 0) {
+		close((int)fd);
+		return -ELOOP;
+	}
+	return errno == EXDEV ? -EXDEV : -ELOOP;
+}
+
 static int openat2_beneath(int dir_fd, const char *path, int flags, mode_t mode)
 {
 	struct open_how how;
@@ -83,6 +108,8 @@ static int openat2_beneath(int dir_fd, const char *path, int flags, mode_t mode)
 			return (int)fd;
 		if (errno == EINTR || (errno == EAGAIN && ++tries < EAGAIN_RETRIES))
 			continue;
+		if (errno == ELOOP)
+			return magic_or_loop(dir_fd, path, flags);
 		return -errno;
 	}
 }

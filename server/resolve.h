@@ -4,7 +4,8 @@
  * checked as a string (srv_path_check), then resolved by the kernel with
  * openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS) relative to the root fd,
  * so no symlink, ".." or magic link can lead out of the root: the kernel
- * refuses with EXDEV (or ELOOP for a magic link). Where openat2 is missing a
+ * refuses with EXDEV (a magic link too: its ELOOP is told from a symlink
+ * loop's and turned into EXDEV). Where openat2 is missing a
  * userspace walk gives the same answers (srv_resolve_use_fallback). Callers
  * turn -EXDEV from these functions into EACCES for the client and log the
  * escape attempt.
@@ -48,7 +49,8 @@ void srv_resolve_use_fallback(int on);
  * for a checked path ("" opens the root itself). flags are host O_* flags
  * (O_CLOEXEC is added); mode is used only with O_CREAT. Retries
  * EINTR and EAGAIN (a racing rename). Returns the new fd or -errno; -EXDEV
- * means the path leads out of the root. */
+ * means the path leads out of the root, or through a magic link (-ELOOP is
+ * left for symlink loops and O_NOFOLLOW on a link). */
 int srv_resolve_open(int root_fd, const char *path, int flags, mode_t mode);
 
 /* Resolve the parent directory of a checked, non-empty path for an *at call

@@ -71,6 +71,28 @@ static int check_path(struct wire_str s)
 	return wire_path_check(s.p, s.len);
 }
 
+/* A path field (or SYMLINK's content): as wire_get_str(r, WIRE_MAX_PATH), but
+ * a length over the limit whose bytes are all in the frame is still handed
+ * out, with WIRE_ETOOBIG set and the rest of the frame left undecoded: the
+ * frame is sound, so the server answers ENAMETOOLONG as a local call would
+ * (PROTOCOL.md 7.1) instead of ending the session. */
+static struct wire_str get_path(struct wire_rd *r)
+{
+	const uint8_t *at = r->p;
+	int had_err = r->err;
+	struct wire_str s = wire_get_str(r, WIRE_MAX_PATH);
+
+	if (!had_err && r->err == WIRE_ETOOBIG) {
+		size_t len = (size_t)at[0] << 8 | at[1];
+
+		if (len <= (size_t)(r->end - at) - 2) {
+			s.p = (const char *)at + 2;
+			s.len = (uint32_t)len;
+		}
+	}
+	return s;
+}
+
 static int check_nsec(uint32_t nsec)
 {
 	return nsec < NSEC_PER_SEC ? WIRE_OK : WIRE_EINVAL;
@@ -357,7 +379,7 @@ int wire_dec_open(const void *p, size_t len, struct wire_open *m)
 
 	memset(m, 0, sizeof(*m));
 	wire_rd_init(&r, p, len);
-	m->path = wire_get_str(&r, WIRE_MAX_PATH);
+	m->path = get_path(&r);
 	m->flags = wire_get_u32(&r);
 	m->mode = wire_get_u32(&r);
 	return rd_done(&r, check_open(m));
@@ -670,7 +692,7 @@ int wire_dec_path_req(const void *p, size_t len, struct wire_path_req *m)
 
 	memset(m, 0, sizeof(*m));
 	wire_rd_init(&r, p, len);
-	m->path = wire_get_str(&r, WIRE_MAX_PATH);
+	m->path = get_path(&r);
 	m->flags = wire_get_u32(&r);
 	m->arg = wire_get_u32(&r);
 	return rd_done(&r, check_path_req(m));
@@ -731,8 +753,8 @@ int wire_dec_two_paths(const void *p, size_t len, struct wire_two_paths *m)
 
 	memset(m, 0, sizeof(*m));
 	wire_rd_init(&r, p, len);
-	m->from = wire_get_str(&r, WIRE_MAX_PATH);
-	m->to = wire_get_str(&r, WIRE_MAX_PATH);
+	m->from = get_path(&r);
+	m->to = get_path(&r);
 	m->flags = wire_get_u32(&r);
 	return rd_done(&r, check_two_paths(m));
 }
@@ -913,7 +935,7 @@ int wire_dec_setattr(const void *p, size_t len, struct wire_setattr *m)
 	memset(m, 0, sizeof(*m));
 	wire_rd_init(&r, p, len);
 	m->handle = wire_get_u64(&r);
-	m->path = wire_get_str(&r, WIRE_MAX_PATH);
+	m->path = get_path(&r);
 	m->flags = wire_get_u32(&r);
 	m->valid = wire_get_u32(&r);
 	m->mode = wire_get_u32(&r);

@@ -135,6 +135,9 @@ Test(resolve, check_refuses_malformed_with_einval)
 	cr_expect_eq(check("a/"), -EINVAL);
 	cr_expect_eq(srv_path_check("a\0b", 3, out, &why), -EINVAL);
 	cr_expect_str_eq(why, "NUL byte in path");
+	/* never cut at the NUL: "sub/file\0" is not "sub/file" */
+	cr_expect_eq(srv_path_check("sub/file\0", 9, out, &why), -EINVAL);
+	cr_expect_eq(srv_path_check("\0../x", 5, out, &why), -EINVAL);
 }
 
 Test(resolve, check_refuses_long_names)
@@ -216,17 +219,33 @@ BOTH(nofollow_opens_the_link_itself)
 	cr_expect_eq(srv_resolve_open(root, "loop", O_RDONLY, 0), -ELOOP);
 }
 
+/* A magic link is an escape (EXDEV, refused and logged as one), with openat2
+ * as with the userspace walk; ELOOP is left for loops and O_NOFOLLOW. */
 BOTH(magic_links_are_refused)
 {
 	int self = open("/proc/self", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	char fdp[64];
 	int r;
 
 	cr_assert(self >= 0);
 	r = srv_resolve_open(self, "root", O_RDONLY, 0);
-	cr_expect(r == -ELOOP || r == -EXDEV, "/proc/self/root beneath /proc/self: %d", r);
-	r = srv_resolve_open(self, "cwd", O_RDONLY, 0);
-	cr_expect(r == -ELOOP || r == -EXDEV, "/proc/self/cwd: %d", r);
+	cr_expect_eq(r, -EXDEV, "/proc/self/root beneath /proc/self: %d", r);
+	r = srv_resolve_open(self, "root/etc/passwd", O_RDONLY, 0);
+	cr_expect_eq(r, -EXDEV, "/proc/self/root/etc/passwd: %d", r);
+	r = srv_resolve_open(self, "cwd", O_RDONLY | O_DIRECTORY, 0);
+	cr_expect_eq(r, -EXDEV, "/proc/self/cwd: %d", r);
+	/* the root's own fd, through its magic link: out, though it names the root */
+	snprintf(fdp, sizeof(fdp), "fd/%d/sub/file", root);
+	r = srv_resolve_open(self, fdp, O_RDONLY, 0);
+	cr_expect_eq(r, -EXDEV, "/proc/self/%s: %d", fdp, r);
+	r = srv_resolve_open(self, "root", O_WRONLY | O_CREAT, 0600);
+	cr_expect_eq(r, -EXDEV, "O_CREAT through a magic link: %d", r);
+	/* the link itself is no escape: O_NOFOLLOW is ELOOP as for any link */
+	r = srv_resolve_open(self, "root", O_RDONLY | O_NOFOLLOW, 0);
+	cr_expect_eq(r, -ELOOP, "O_NOFOLLOW on /proc/self/root: %d", r);
 	close(self);
+	cr_expect_eq(srv_resolve_open(root, "loop", O_RDONLY, 0), -ELOOP, "a loop stays ELOOP");
+	cr_expect_eq(srv_resolve_open(root, "loop/x", O_RDONLY, 0), -ELOOP);
 }
 
 BOTH(create_stays_beneath)

@@ -194,3 +194,47 @@ Test(paths, classify_too_long)
 	cr_expect_eq(errno, ENAMETOOLONG);
 	free(big);
 }
+
+
+/* ".." that climbs out of a mount leaves a local path: it never reaches a
+ * server as an escape (the server would refuse it anyway). */
+Test(paths, classify_dotdot_out_of_mount_is_local)
+{
+	struct shim_path p;
+
+	cr_expect_eq(shim_classify(AT_FDCWD, "/data/sub/../../etc/passwd", &p), 2);
+	cr_expect_str_eq(p.rel, "/etc/passwd");
+	cr_expect_eq(shim_classify(AT_FDCWD, "/data/../../../etc/passwd", &p), 2);
+	cr_expect_str_eq(p.rel, "/etc/passwd");
+	cr_expect_eq(shim_classify(AT_FDCWD, "/data/a/../../data/b", &p), 1);
+	cr_expect_str_eq(p.rel, "b");
+}
+
+/* fill n bytes with 99-byte components, NUL-terminated */
+static void fill_comps(char *b, size_t n, char c)
+{
+	for (size_t i = 0; i < n; i++)
+		b[i] = (i % 100 == 99) ? '/' : c;
+	b[n] = '\0';
+}
+
+/* A remote path is at most 4095 bytes, as the server (and the kernel's
+ * PATH_MAX with its NUL) takes; a longer one is ENAMETOOLONG at the shim,
+ * never a request the server must refuse. */
+Test(paths, classify_remote_length_limit)
+{
+	static char cwd[2100], path[2200];
+	struct shim_path p;
+
+	strcpy(cwd, "/data/");
+	fill_comps(cwd + 6, 1999, 'd'); /* rel of the cwd: 1999 bytes */
+	shim_cwd_remote = strdup(cwd);
+	fill_comps(path, 2095, 'p'); /* 1999 + '/' + 2095 = 4095 */
+	cr_expect_eq(shim_classify(AT_FDCWD, path, &p), 1);
+	cr_expect_eq(strlen(p.rel), 4095);
+	fill_comps(path, 2096, 'p');
+	cr_expect_eq(shim_classify(AT_FDCWD, path, &p), -1);
+	cr_expect_eq(errno, ENAMETOOLONG);
+	free(shim_cwd_remote);
+	shim_cwd_remote = NULL;
+}

@@ -1182,6 +1182,27 @@ Test(path, oversized_path_length)
 	cr_assert_eq(wire_dec_open(raw, sizeof(raw), &o), WIRE_ETOOBIG);
 }
 
+Test(path, oversized_path_present_is_handed_out)
+{
+	/* 5000 bytes, all there: still WIRE_ETOOBIG, but with the path, so that
+	 * the server can answer ENAMETOOLONG instead of ending the session */
+	static uint8_t raw[2 + 5000 + 8];
+	struct wire_two_paths t;
+	struct wire_open o;
+
+	raw[0] = 5000 >> 8;
+	raw[1] = 5000 & 0xff;
+	memset(raw + 2, 'a', 5000);
+	cr_assert_eq(wire_dec_open(raw, sizeof(raw), &o), WIRE_ETOOBIG);
+	cr_assert_eq(o.path.len, 5000);
+	cr_assert_eq((const uint8_t *)o.path.p, raw + 2);
+	cr_assert_eq(wire_dec_open(raw, 2 + 4999, &o), WIRE_ETOOBIG, "bytes missing");
+	cr_assert_eq(o.path.len, 0);
+	cr_assert_eq(wire_dec_two_paths(raw, sizeof(raw), &t), WIRE_ETOOBIG);
+	cr_assert_eq(t.from.len, 5000);
+	cr_assert_eq(t.to.len, 0, "nothing after the long field is decoded");
+}
+
 /* ---- handles, PREAD, data ------------------------------------------------------------- */
 
 Test(handle, round_trip)
