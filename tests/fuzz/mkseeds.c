@@ -257,6 +257,24 @@ static void msg_seeds(void)
 		memcpy(stream[1] + slen[1], buf, (size_t)n);
 		slen[1] += (size_t)n;
 	}
+	{ /* a HELLO with options (tag[2] len[2] bytes), which no encoder writes yet */
+		static const uint8_t opts[] = { 0, 1, 0, 3, 'a', 'b', 'c', 0x7f, 0xff, 0, 0 };
+		struct wire_hdr h;
+		long n = sample(WIRE_HELLO, 0, buf, sizeof(buf) - sizeof(opts));
+
+		must(n, "HELLO");
+		memcpy(buf + n, opts, sizeof(opts));
+		n += (long)sizeof(opts);
+		put_file("msg", "00-HELLO-req-options", 0, buf + WIRE_HDR_SIZE, (size_t)n - WIRE_HDR_SIZE);
+		if (wire_hdr_decode(buf, WIRE_HDR_SIZE, WIRE_MAX_FRAME, &h)) {
+			fprintf(stderr, "mkseeds: bad HELLO header\n");
+			exit(1);
+		}
+		h.length = (uint32_t)n;
+		wire_hdr_encode(buf, &h);
+		memcpy(buf + n, stream[0], slen[0]);
+		put_file("frame", "server-hello-options", 0, buf, (size_t)n + slen[0]);
+	}
 	/* frame control: bits 0-1 max frame, bit 2 the client's direction */
 	put_file("frame", "server-stream", 0, stream[0], slen[0]);
 	put_file("frame", "server-stream-64k", 1, stream[0], slen[0]);
@@ -586,6 +604,10 @@ int main(int argc, char **argv)
 	put_file("ckptfile", "joint-raw", 1, j, n);
 	put_file("ckptfile", "state", 2, state, (size_t)state_len);
 	put_file("ckptfile", "header", 3, j, 256);
+	/* a section's reserved field set: readers ignore it (CHECKPOINT.md 2),
+	 * so the header parses, but does not build back to the same bytes */
+	j[24 + 2 + 4 + 8 + 8 + 4 + 2 + 6 + 1 + 4 + 2 + 5 + 1 + 4 + 2 + 28 + 7] = 1;
+	put_file("ckptfile", "header-reserved-set", 3, j, 256);
 	n = build_joint(j, sizeof(j), &im, WIRE_CKF_HEADER_SIZE);
 	put_file("joint", "joint-4k-header", 0, j, n);
 	return 0;
