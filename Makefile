@@ -153,7 +153,7 @@ $(BUILD)/bench/%: bench/%.c | deps
 	$(CC) $(CFLAGS_ALL) -o $@ $<
 
 check: all $(UNIT_BINS) $(PROG_BINS)
-	@BUILD=$(BUILD) tests/run-all
+	@BUILD=$(BUILD) FUZZ_SECONDS=$(CHECK_FUZZ_SECONDS) tests/run-all
 
 check-unit: all $(UNIT_BINS)
 	@BUILD=$(BUILD) tests/run-all --unit-only
@@ -217,6 +217,59 @@ $(foreach a,$(CROSS_ARCHES),$(eval $(call cross_rules,$(a))))
 cross: $(CROSS_SERVERS) $(CROSS_TOOLS)
 check-hetero: all $(PROG_BINS) $(CROSS_SERVERS) $(CROSS_TOOLS)
 	@BUILD=$(BUILD) tests/hetero/run $(CROSS_SEL)
+
+# ---- fuzzing (tests/fuzz/) ---------------------------------------------------------
+# libFuzzer harnesses, built with clang, ASan and UBSan into $(BUILD)/fuzz/.
+# Each NAME of FUZZ_NAMES is tests/fuzz/fuzz_NAME.c (LLVMFuzzerTestOneInput)
+# linked with the sources FUZZ_SRC_NAME, seeded from tests/fuzz/corpus/NAME/
+# (written by tests/fuzz/mkseeds.c: make fuzz-seeds). make fuzz runs each
+# for FUZZ_SECONDS (default 60) seconds, two at a time (tests/fuzz/run);
+# make check runs them for 10 s each, or 60 s with CI=true.
+FUZZ_CC ?= clang
+FUZZ_NAMES := frame msg ckptfile image joint
+FUZZ_SRC_frame := $(WIRE_SRC)
+FUZZ_SRC_msg := $(WIRE_SRC)
+FUZZ_SRC_ckptfile := $(WIRE_SRC)
+FUZZ_SRC_image := server/tool/image.c server/tool/util.c $(WIRE_SRC)
+FUZZ_SRC_joint := server/tool/joint.c server/tool/image.c server/tool/util.c $(WIRE_SRC)
+ifeq ($(origin FUZZ_SECONDS),undefined)
+FUZZ_SECONDS := 60
+CHECK_FUZZ_SECONDS := $(if $(CI),60,10)
+else
+CHECK_FUZZ_SECONDS := $(FUZZ_SECONDS)
+endif
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+CFLAGS_FUZZ = -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -g -O1 $(WARN) -MMD -MP -Iwire -Iserver/tool \
+	-DCKPT_VERSION=\"$(VERSION)\" $(CFLAGS)
+# make fuzz-cov: the same harnesses with clang's source coverage instead of
+# the sanitizers, run once over the corpus; per-file line coverage report.
+CFLAGS_FUZZ_COV = $(CFLAGS_FUZZ) -fprofile-instr-generate -fcoverage-mapping
+FUZZ_BINS := $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
+FUZZ_COV_BINS := $(FUZZ_NAMES:%=$(BUILD)/fuzz-cov/fuzz_%)
+$(BUILD)/fuzz/obj/%.o: %.c | deps
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(CFLAGS_FUZZ) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -c -o $@ $<
+$(BUILD)/fuzz-cov/obj/%.o: %.c | deps
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(CFLAGS_FUZZ_COV) -fsanitize=fuzzer-no-link -c -o $@ $<
+define fuzz_rules
+$(BUILD)/fuzz/fuzz_$(1): $(BUILD)/fuzz/obj/tests/fuzz/fuzz_$(1).o $$(FUZZ_SRC_$(1):%.c=$(BUILD)/fuzz/obj/%.o)
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $$@ $$^ $$(LDFLAGS) $$(XXH_LIBS) $$(SODIUM_LIBS)
+$(BUILD)/fuzz-cov/fuzz_$(1): $(BUILD)/fuzz-cov/obj/tests/fuzz/fuzz_$(1).o $$(FUZZ_SRC_$(1):%.c=$(BUILD)/fuzz-cov/obj/%.o)
+	$(FUZZ_CC) -fprofile-instr-generate -fsanitize=fuzzer -o $$@ $$^ $$(LDFLAGS) $$(XXH_LIBS) $$(SODIUM_LIBS)
+endef
+$(foreach n,$(FUZZ_NAMES),$(eval $(call fuzz_rules,$(n))))
+$(BUILD)/fuzz/mkseeds: tests/fuzz/mkseeds.c $(WIRE_OBJ) | deps
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -Iserver/tool -o $@ $< $(WIRE_OBJ) $(XXH_LIBS) $(SODIUM_LIBS)
+.PHONY: fuzz fuzz-build fuzz-seeds fuzz-cov
+fuzz-build: $(FUZZ_BINS)
+fuzz: $(FUZZ_BINS)
+	@BUILD=$(BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run $(FUZZ_NAMES)
+fuzz-seeds: $(BUILD)/fuzz/mkseeds
+	mkdir -p tests/fuzz/corpus && $(BUILD)/fuzz/mkseeds tests/fuzz/corpus
+fuzz-cov: $(FUZZ_COV_BINS)
+	@BUILD=$(BUILD) tests/fuzz/run --cov $(FUZZ_NAMES)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib
