@@ -15,25 +15,14 @@
 #                                 report whether the client sent anything after
 import hashlib, hmac, os, socket, struct, sys
 
-HELLO, STAT, AUTH = 1, 9, 96
-F_REPLY, F_ERROR = 1, 2
+import rawwire
+from rawwire import HELLO, F_ERROR, F_REPLY, Reporter, err_of, frame, read_frame, s_
+
+STAT, AUTH = 9, 96
 W_EACCES = 2  # table 6.1
 OPT_OFFER, OPT_CHALLENGE = 1, 2
 KIND_SERVER, KIND_JOB = 1, 2
-fails = 0
-
-
-def report(ok, name, why=""):
-    global fails
-    if ok:
-        print("PASS %s" % name)
-    else:
-        fails += 1
-        print("FAIL %s: %s" % (name, why))
-
-
-def s_(b):
-    return struct.pack(">H", len(b)) + b
+report = Reporter()
 
 
 def read_key(path):
@@ -51,40 +40,12 @@ def proof(key, side, cn, sn, session, kind, job):
 
 
 def connect(addr):
-    if addr.startswith("unix:"):
-        sk = socket.socket(socket.AF_UNIX)
-        sk.connect(addr[5:])
-    else:
-        host, port = addr[4:].rsplit(":", 1)
-        sk = socket.create_connection((host, int(port)))
-    sk.settimeout(20)
-    return sk
-
-
-def recvn(sk, n):
-    b = b""
-    while len(b) < n:
-        c = sk.recv(n - len(b))
-        if not c:
-            raise EOFError("closed")
-        b += c
-    return b
-
-
-def frame(typ, payload, rid=1, flags=0):
-    return struct.pack(">IHHQ", 16 + len(payload), typ, flags, rid) + payload
-
-
-def read_frame(sk):
-    length, typ, flags, rid = struct.unpack(">IHHQ", recvn(sk, 16))
-    return typ, flags, rid, recvn(sk, length - 16)
+    return rawwire.Conn(addr, timeout=20).sk
 
 
 def hello_payload(job, kind=0, nonce=b""):
-    p = struct.pack(">HBIIQI", 1, 1, 4096, os.getpid(), 0, 4259840) + s_(b"x86_64") + s_(job) + s_(b"auth_raw")
-    if kind:
-        p += struct.pack(">HHB", OPT_OFFER, 33, kind) + nonce
-    return p
+    opt = struct.pack(">HHB", OPT_OFFER, 33, kind) + nonce if kind else b""
+    return rawwire.hello_payload(job, b"auth_raw", opt)
 
 
 def parse_hello(body):
@@ -109,10 +70,6 @@ def closed(sk):
         return sk.recv(1) == b""
     except (ConnectionResetError, socket.timeout):
         return False
-
-
-def err_of(flags, body):
-    return struct.unpack(">H", body[:2])[0] if flags & F_ERROR else 0
 
 
 def handshake(addr, kind, job, key, tamper=False):
@@ -214,7 +171,7 @@ def main():
     else:
         print("FAIL unknown case %s" % case)
         sys.exit(2)
-    sys.exit(1 if fails else 0)
+    sys.exit(1 if report.fails else 0)
 
 
 main()

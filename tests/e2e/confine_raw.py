@@ -6,17 +6,18 @@
 # Each case checks the exact errno of the error reply and, for a refusal, that
 # the server's LOG gained one escaped warn line naming the request. The caller
 # checks that nothing outside ROOT was read, created or changed. Prints PASS/FAIL.
-import os, socket, struct, sys
+import os, struct, sys
+
+import rawwire
+from rawwire import Reporter, s_
 
 SOCK, ROOT, LOG = sys.argv[1:4]
 PROC = len(sys.argv) > 5
 SPID, RFD = (int(sys.argv[4]), int(sys.argv[5])) if PROC else (0, 0)
-fails = 0
 
 # Message types, flags (PROTOCOL.md 2, 4.1, 6.2, 6.6, 6.7), errnos of table 6.1.
-HELLO, OPEN, CLOSE, STAT, ACCESS, UNLINK, RENAME, MKDIR = 1, 2, 3, 9, 10, 11, 12, 13
+OPEN, CLOSE, STAT, ACCESS, UNLINK, RENAME, MKDIR = 2, 3, 9, 10, 11, 12, 13
 SETATTR, READLINK, SYMLINK, LINK, STATFS = 15, 16, 17, 18, 19
-F_REPLY, F_ERROR = 1, 2
 O_RDONLY, O_WRONLY, O_CREAT, O_DIRECTORY, O_NOFOLLOW = 0, 1, 0x10, 0x100, 0x200
 AT_NOFOLLOW, AT_REMOVEDIR, SET_MODE = 0x1, 0x2, 0x01
 EACCES, EEXIST, EINVAL, ELOOP, ENAMETOOLONG, ENOENT = 2, 15, 20, 23, 26, 30
@@ -25,50 +26,14 @@ NAMES = {0: "OK", EACCES: "EACCES", EEXIST: "EEXIST", EINVAL: "EINVAL", ELOOP: "
 OUTSIDE = "resolves outside the export root"
 
 
-def report(ok, name, why=""):
-    global fails
-    if ok:
-        print("PASS raw: %s" % name)
-    else:
-        fails += 1
-        print("FAIL raw: %s: %s" % (name, why))
+report = Reporter("raw: ")
 
 
-def s_(b):
-    return struct.pack(">H", len(b)) + b
-
-
-class Conn:
-    def __init__(self):
-        self.sk = socket.socket(socket.AF_UNIX)
-        self.sk.settimeout(30)
-        self.sk.connect(SOCK)
-        self.rid = 1
-        p = struct.pack(">HBIIQI", 1, 1, 4096, os.getpid(), 0, 4259840) + s_(b"x86_64") + s_(b"") + s_(b"confine_raw")
-        err, _ = self.call(HELLO, p)
-        if err:
-            raise SystemExit("FAIL raw: HELLO refused: errno %d" % err)
-
-    def recvn(self, n):
-        b = b""
-        while len(b) < n:
-            c = self.sk.recv(n - len(b))
-            if not c:
-                raise EOFError("the server closed the connection")
-            b += c
-        return b
-
-    def call(self, typ, payload):
-        """(errno or 0, reply payload)"""
-        self.rid += 1
-        self.sk.sendall(struct.pack(">IHHQ", 16 + len(payload), typ, 0, self.rid) + payload)
-        length, rtyp, flags, rrid = struct.unpack(">IHHQ", self.recvn(16))
-        body = self.recvn(length - 16)
-        if rtyp != typ or rrid != self.rid or not flags & F_REPLY:
-            raise ValueError("reply type %d id %d to request %d id %d" % (rtyp, rrid, typ, self.rid))
-        if flags & F_ERROR:
-            return struct.unpack(">H", body[:2])[0], body
-        return 0, body
+def Conn():
+    try:
+        return rawwire.Conn(SOCK).hello(peer=b"confine_raw")
+    except ValueError as e:
+        raise SystemExit("FAIL raw: %s" % e)
 
 
 log_at = os.path.getsize(LOG)
@@ -107,9 +72,9 @@ def case(name, typ, payload, want, why=None):
     ok = err == want
     detail = "errno %s, want %s" % (NAMES.get(err, err), NAMES.get(want, want))
     if ok and why:
-        mine = [l for l in refusals if "warn: " in l and "%s #%d " % (TYPE_NAMES[typ], c.rid) in l and why in l]
+        mine = [l for l in refusals if "warn: " in l and "%s #%d " % (TYPE_NAMES[typ], c.last_id) in l and why in l]
         ok = len(mine) == 1
-        detail = "no single warn line '%s #%d ... refused: ...%s' in the log: %r" % (TYPE_NAMES[typ], c.rid, why, lines[-3:])
+        detail = "no single warn line '%s #%d ... refused: ...%s' in the log: %r" % (TYPE_NAMES[typ], c.last_id, why, lines[-3:])
     elif ok and refusals:
         ok = False
         detail = "an unexpected refusal in the log: %r" % refusals
@@ -249,4 +214,4 @@ if PROC:
 
 # The session survived every refusal: a plain request still works.
 case("the session goes on: OPEN d/f", OPEN, op(b"d/f"), 0)
-sys.exit(1 if fails else 0)
+sys.exit(1 if report.fails else 0)

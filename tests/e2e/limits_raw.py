@@ -15,85 +15,22 @@
 #                   in all): every one written; then one that stalls past T: EOF
 #   bigtotal LIMIT  CKPT_PREPARE announcing LIMIT + 1 bytes: EFBIG, nothing
 #                   kept, CKPT_DONE of it EFBIG too, the session still serves
-import os, socket, struct, sys, time
+import struct, sys, time
+
+import rawwire
+from rawwire import Reporter, s_
 
 MODE, SOCK = sys.argv[1:3]
 ARG = sys.argv[3] if len(sys.argv) > 3 else ""
-HELLO, OPEN, PWRITE, PING = 1, 2, 5, 20
+OPEN, PWRITE, PING = 2, 5, 20
 CKPT_PREPARE, CKPT_DONE = 32, 33
-F_REPLY, F_ERROR = 1, 2
 W_EFBIG = 17
 O_RDWR, O_CREAT, O_TRUNC = 2, 0x10, 0x40
-fails = 0
+report = Reporter(MODE + ": ")
 
 
-def report(ok, name, why=""):
-    global fails
-    if ok:
-        print("PASS %s: %s" % (MODE, name))
-    else:
-        fails += 1
-        print("FAIL %s: %s: %s" % (MODE, name, why))
-
-
-def s_(b):
-    return struct.pack(">H", len(b)) + b
-
-
-class Conn:
-    def __init__(self):
-        self.sk = socket.socket(socket.AF_UNIX)
-        self.sk.settimeout(30)
-        self.sk.connect(SOCK)
-        self.next_id = 1
-
-    def recvn(self, n):
-        b = b""
-        while len(b) < n:
-            c = self.sk.recv(n - len(b))
-            if not c:
-                raise EOFError("the server closed the connection")
-            b += c
-        return b
-
-    def send(self, typ, payload):
-        rid = self.next_id
-        self.next_id += 1
-        self.sk.sendall(struct.pack(">IHHQ", 16 + len(payload), typ, 0, rid) + payload)
-        return rid
-
-    def reply(self, typ, rid):
-        """(errno or 0, payload)"""
-        length, rtyp, flags, rrid = struct.unpack(">IHHQ", self.recvn(16))
-        body = self.recvn(length - 16)
-        if rtyp != typ or rrid != rid or not flags & F_REPLY:
-            raise ValueError("reply type %d id %d to request %d id %d" % (rtyp, rrid, typ, rid))
-        if flags & F_ERROR:
-            return struct.unpack(">H", body[:2])[0], body
-        return 0, body
-
-    def call(self, typ, payload):
-        return self.reply(typ, self.send(typ, payload))
-
-    def hello(self, job=b""):
-        p = struct.pack(">HBIIQI", 1, 1, 4096, os.getpid(), 0, 4259840) + s_(b"x86_64") + s_(job) + s_(b"limits_raw")
-        err, _ = self.call(HELLO, p)
-        if err:
-            raise ValueError("HELLO refused: wire errno %d" % err)
-        return self
-
-    def closed_within(self, secs):
-        """Seconds until the server closes the connection (None: not within secs)."""
-        t0 = time.monotonic()
-        self.sk.settimeout(secs)
-        try:
-            while self.sk.recv(4096):
-                pass
-        except (socket.timeout, TimeoutError):
-            return None
-        except ConnectionResetError:
-            pass
-        return time.monotonic() - t0
+def Conn():
+    return rawwire.Conn(SOCK)
 
 
 def ping_ok(c):
@@ -109,29 +46,29 @@ def wait_closed(name, c, secs):
 
 
 if MODE == "bigframe":
-    c = Conn().hello()
+    c = Conn().hello(peer=b"limits_raw")
     c.sk.sendall(struct.pack(">IHHQ", 2 << 20, PWRITE, 0, 9))
     wait_closed("a header announcing 2 MiB: disconnected", c, 5)
 elif MODE == "half":
-    c = Conn().hello()
+    c = Conn().hello(peer=b"limits_raw")
     c.sk.sendall((struct.pack(">IHHQ", 100, PWRITE, 0, 9) + bytes(84))[:20])
     wait_closed("20 bytes of a 100-byte frame: disconnected", c, float(ARG))
 elif MODE == "halfhdr":
-    c = Conn().hello()
+    c = Conn().hello(peer=b"limits_raw")
     c.sk.sendall(b"\0\0\0\x20\0\x14\0")
     wait_closed("7 bytes of a frame header: disconnected", c, float(ARG))
 elif MODE == "nohello":
     c = Conn()
     wait_closed("no HELLO: disconnected", c, float(ARG))
 elif MODE == "idle":
-    c = Conn().hello()
+    c = Conn().hello(peer=b"limits_raw")
     report(ping_ok(c), "a PING right after HELLO is answered")
     wait_closed("no request: disconnected", c, float(ARG))
 elif MODE == "sessions":
     conns, served, refused = [], 0, 0
     for i in range(int(ARG)):
         try:
-            conns.append(Conn().hello())
+            conns.append(Conn().hello(peer=b"limits_raw"))
             served += 1
         except (EOFError, OSError, ValueError):
             refused += 1
@@ -141,7 +78,7 @@ elif MODE == "sessions":
         c.sk.close()
 elif MODE == "slowpwrite":
     T = float(ARG)
-    c = Conn().hello()
+    c = Conn().hello(peer=b"limits_raw")
     err, b = c.call(OPEN, s_(b"slow.bin") + struct.pack(">II", O_RDWR | O_CREAT | O_TRUNC, 0o644))
     report(err == 0, "OPEN slow.bin", "wire errno %d" % err)
     h = struct.unpack(">Q", b[:8])[0]
@@ -167,7 +104,7 @@ elif MODE == "slowpwrite":
     wait_closed("a PWRITE stalled half-way: disconnected", c, T + 5)
 elif MODE == "bigtotal":
     limit = int(ARG)
-    c = Conn().hello(b"rawbig")
+    c = Conn().hello(b"rawbig", b"limits_raw")
     err, _ = c.call(CKPT_PREPARE, struct.pack(">QQQI", 1, 0, limit + 1, 100) + bytes(100))
     report(err == W_EFBIG, "PREPARE announcing %d bytes: EFBIG" % (limit + 1), "wire errno %d" % err)
     err, _ = c.call(CKPT_PREPARE, struct.pack(">QQQI", 1, 100, limit + 1, 100) + bytes(100))
@@ -179,4 +116,4 @@ elif MODE == "bigtotal":
     report(err == 0, "a small image of the next generation is taken", "wire errno %d" % err)
 else:
     sys.exit("unknown mode " + MODE)
-sys.exit(1 if fails else 0)
+sys.exit(1 if report.fails else 0)
