@@ -314,6 +314,8 @@ static void load_meta(void)
 	if (be64(b + 8) >> 32 != IMG_VERSION)
 		die("%s has image format %u; this ckpt-restore reads format %u", opt.path,
 		    (unsigned)(be64(b + 8) >> 32), IMG_VERSION);
+	if ((uint32_t)be64(b + 8))
+		corrupt("header flags are not 0");
 	read_at(b, IMG_FOOTER_SIZE, im.file_size - IMG_FOOTER_SIZE);
 	if (memcmp(b, IMG_END_MAGIC, 8))
 		corrupt("no end marker: the checkpoint did not finish");
@@ -374,6 +376,72 @@ static void finish(struct wire_rd *r, bool ok, const char *what)
 {
 	if (wire_rd_finish(r) || !ok)
 		corrupt(what);
+}
+
+static uint64_t fdkeys[IMG_MAX_FDS]; /* fd << 32 | index in FILES */
+static int32_t fdshare[IMG_MAX_FDS];
+
+/* Each fd once; each share_with an fd earlier in the table. */
+static void check_fd_table(uint32_t n)
+{
+	/* shell sort of the keys: no C library here */
+	for (uint32_t gap = n / 2; gap; gap /= 2)
+		for (uint32_t i = gap; i < n; i++) {
+			uint64_t k = fdkeys[i];
+			uint32_t j = i;
+
+			for (; j >= gap && fdkeys[j - gap] > k; j -= gap)
+				fdkeys[j] = fdkeys[j - gap];
+			fdkeys[j] = k;
+		}
+	for (uint32_t i = 1; i < n; i++)
+		if (fdkeys[i] >> 32 == fdkeys[i - 1] >> 32)
+			corrupt("FILES: an fd appears twice");
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t lo = 0, hi = n, idx = (uint32_t)fdkeys[i];
+
+		if (fdshare[idx] < 0)
+			continue;
+		while (lo < hi) {
+			uint32_t mid = lo + (hi - lo) / 2;
+
+			if (fdkeys[mid] >> 32 < (uint64_t)fdshare[idx])
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo == n || fdkeys[lo] >> 32 != (uint64_t)fdshare[idx] || (uint32_t)fdkeys[lo] >= idx)
+			corrupt("FILES: an fd shares the file of an fd not earlier in the table");
+	}
+}
+
+/* BACKTRACE (the restore skips it; checked all the same). */
+static void check_backtrace(const struct section *s)
+{
+	struct wire_rd r;
+	uint32_t nobjs, nframes;
+	bool ok;
+
+	wire_rd_init(&r, s->p, s->len);
+	ok = wire_get_u8(&r) <= IMG_BT_CRASHED;
+	nobjs = wire_get_u32(&r);
+	if (nobjs > IMG_BT_MAX_FRAMES)
+		corrupt("BACKTRACE");
+	for (uint32_t i = 0; i < nobjs && !r.err; i++)
+		ok &= text_ok(wire_get_str(&r, IMG_MAX_STR));
+	nframes = wire_get_u32(&r);
+	if (nframes > IMG_BT_MAX_FRAMES)
+		corrupt("BACKTRACE");
+	for (uint32_t i = 0; i < nframes && !r.err; i++) {
+		uint16_t obj;
+
+		wire_get_u64(&r);
+		wire_get_u64(&r);
+		obj = wire_get_u16(&r);
+		wire_get_u64(&r);
+		ok &= text_ok(wire_get_str(&r, IMG_BT_MAX_NAME)) && (obj == 0xffff || obj < nobjs);
+	}
+	finish(&r, ok, "BACKTRACE");
 }
 
 /* Every metadata section decoded and each field checked against its rule
@@ -501,7 +569,7 @@ static void decode_meta(void)
 		corrupt("no FILES section");
 	wire_rd_init(&r, s->p, s->len);
 	{
-		uint32_t n = wire_get_u32(&r);
+		uint32_t n = wire_get_u32(&r), fd;
 
 		ok = true;
 		if (n > IMG_MAX_FDS)
@@ -512,7 +580,7 @@ static void decode_meta(void)
 			int32_t share;
 			struct wire_str path, mount, rel;
 
-			wire_get_u32(&r); /* fd (uniqueness: the shim's business, and the tool's) */
+			fd = wire_get_u32(&r);
 			kind = wire_get_u8(&r);
 			cloexec = wire_get_u8(&r);
 			wire_get_u32(&r);
@@ -527,11 +595,18 @@ static void decode_meta(void)
 			mount = wire_get_str(&r, IMG_MAX_STR);
 			rel = wire_get_str(&r, IMG_MAX_STR);
 			if (kind < IMG_FD_FILE || kind > IMG_FD_STD || cloexec > 1 || offset < -1 || share < -1 || !text_ok(path) || !text_ok(mount) ||
-			    !text_ok(rel) || (kind == IMG_FD_REMOTE) != (mount.len > 0))
+			    !text_ok(rel) || (kind == IMG_FD_REMOTE) != (mount.len > 0) ||
+			    (kind != IMG_FD_REMOTE && rel.len) || fd > INT32_MAX)
 				ok = false;
+			fdkeys[i] = (uint64_t)fd << 32 | i;
+			fdshare[i] = share;
 		}
+		finish(&r, ok, "FILES");
+		check_fd_table(n);
 	}
-	finish(&r, ok, "FILES");
+
+	if ((s = find_sec(IMG_BACKTRACE)) && s->len)
+		check_backtrace(s);
 
 	if (!(s = find_sec(IMG_MEMMAP)))
 		corrupt("no MEMMAP section");
