@@ -468,7 +468,8 @@ static void decode_meta(void)
 	im.exe = wire_get_str(&r, IMG_MAX_STR);
 	im.job = wire_get_str(&r, IMG_MAX_STR);
 	im.sig = wire_get_u32(&r);
-	finish(&r, text_ok(im.exe) && im.sig >= 1 && im.sig <= 64 && im.page_size >= 4096 &&
+	finish(&r, text_ok(im.arch) && text_ok(im.release) && text_ok(im.kversion) && text_ok(im.libc) &&
+			   text_ok(im.shim) && text_ok(im.host) && text_ok(im.exe) && text_ok(im.job) && im.sig >= 1 && im.sig <= 64 && im.page_size >= 4096 &&
 			   im.page_size <= (1u << 21) && !(im.page_size & (im.page_size - 1)),
 	       "INFO");
 
@@ -505,7 +506,7 @@ static void decode_meta(void)
 	im.cwd = wire_get_str(&r, IMG_MAX_STR);
 	im.comm = wire_get_str(&r, IMG_MAX_STR);
 	im.task_exe = wire_get_str(&r, IMG_MAX_STR);
-	ok = text_ok(im.cwd) && text_ok(im.task_exe) && im.umask <= 0777 && !(im.auxv.len % 16) &&
+	ok = text_ok(im.cwd) && text_ok(im.comm) && text_ok(im.task_exe) && im.umask <= 0777 && !(im.auxv.len % 16) &&
 	     (!im.rseq_area || (im.rseq_len >= 32 && im.rseq_len <= 4096));
 	/* mm: each start <= its end (code, data, brk, arguments, environment) */
 	for (int i = 0; i < 5; i++) {
@@ -685,7 +686,7 @@ static void check_regions(void)
 	for (uint32_t i = 0; i < im.nspecial; i++) {
 		const struct special *sp = &im.special[i];
 
-		if (sp->start >= sp->end || (sp->start | sp->end) & (ps - 1) || sp->start < ps ||
+		if (sp->start >= sp->end || (sp->start | sp->end) & (ps - 1) || sp->start < ps || !text_ok(sp->name) ||
 		    sp->end > IMG_X86_64_USER_TOP || (sp->start < im.hole + im.hole_len && sp->end > im.hole))
 			corrupt("special mappings");
 		for (uint32_t j = 0; j < im.nregs; j++)

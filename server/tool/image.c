@@ -411,7 +411,7 @@ static int dec_memmap(struct timg *im, const uint8_t *p, size_t n)
 		s->start = wire_get_u64(&r);
 		s->end = wire_get_u64(&r);
 		s->xxh64 = wire_get_u64(&r);
-		if (!r.err && (s->start >= s->end || s->start % ps || s->end % ps || s->end > user_top(im)))
+		if (!r.err && (!s->start || s->start >= s->end || s->start % ps || s->end % ps || s->end > user_top(im)))
 			return corrupt("MEMMAP: special mapping %u is empty, reversed, not whole pages or not in user space",
 				       i);
 		for (uint32_t j = 0; j < i && !r.err; j++)
@@ -424,7 +424,7 @@ static int dec_memmap(struct timg *im, const uint8_t *p, size_t n)
 			       IMG_MAX_REGIONS);
 	if (r.err)
 		return finish(&r, false, "MEMMAP");
-	if (!im->hole_len || im->hole % ps || im->hole_len % ps || im->hole + im->hole_len < im->hole ||
+	if (!im->hole || !im->hole_len || im->hole % ps || im->hole_len % ps || im->hole + im->hole_len < im->hole ||
 	    im->hole + im->hole_len > user_top(im) || (is_x86_64(im) && im->hole_len != IMG_HOLE_SIZE))
 		return corrupt("MEMMAP: the restore hole %#" PRIx64 " + %#" PRIx64 " is not whole pages of user space"
 			       " (or not the size of its architecture's)", im->hole, im->hole_len);
