@@ -26,12 +26,13 @@ WD=$T/wd
 mkdir -p "$WD" "$T/bad"
 
 # modes WHAT PATH...: every file under PATH is 600, every directory 700
-# (sockets: 700 or 600); one PASS/FAIL line.
+# (sockets: 700 or 600); one PASS/FAIL line. The files an undo journal set
+# aside are the program's own, with its modes, in a 0700 directory.
 modes() {
 	local what=$1 bad
 	shift
-	bad=$(find "$@" \( -type d ! -perm 700 \) -o \( -type f ! -perm 600 \) -o \
-		\( -type s ! -perm 700 ! -perm 600 \) -printf '%m %p\n' 2>&1)
+	bad=$(find "$@" -path '*/aside/*' -prune -o \( \( -type d ! -perm 700 \) -o \( -type f ! -perm 600 \) -o \
+		\( -type s ! -perm 700 ! -perm 600 \) -o \( ! -type d ! -type f ! -type s \) \) -printf '%m %p\n' 2>&1)
 	if [ -z "$bad" ]; then
 		pass "$what: $(find "$@" | wc -l) files and directories, all 0600/0700"
 	else
@@ -306,6 +307,25 @@ fi
 [ "$(stat -c %a "$S")" = 700 ] && pass "the store is 0700" || fail "the store is $(stat -c %a "$S")"
 modes "ckpt-run: the state directory and its joint checkpoint files" "$S/.ckpt-state"
 modes "ckpt-run: the run directory (socket, pid, log, ready and status files)" "$R"
+# Undo data: a job that changes a store file after its checkpoint (sh checks
+# itself in, then truncates and rewrites /ckpt/f and removes /ckpt/g).
+(
+	umask 000
+	export CKPT_RUN_DIR=$R
+	cd "$WD" && in_clean "$RUN" --store "$S" --job undo -- \
+		sh -c 'echo one >/ckpt/f; echo two >/ckpt/g; kill -USR1 $$; echo three >/ckpt/f; rm /ckpt/g; echo done; sleep 60'
+) </dev/null >"$T/undo.out" 2>"$T/undo.err" &
+UPID=$!
+BG_PIDS+=("$UPID")
+for ((i = 0; i < 200; i++)); do grep -q '^done' "$T/undo.out" 2>/dev/null && break; sleep 0.05; done
+if grep -q '^done' "$T/undo.out" && [ -d "$S/.ckpt-state/undo" ] && [ -n "$(find "$S/.ckpt-state/undo" -name journal)" ]; then
+	modes "ckpt-run: the state directory with undo data (journal, files set aside)" "$S/.ckpt-state"
+else
+	fail "undo data: none in $S/.ckpt-state/undo: $(find "$S/.ckpt-state" | head -5) $(tail -3 "$T/undo.err")"
+fi
+kill -TERM "$UPID" 2>/dev/null
+wait "$UPID" 2>/dev/null
+
 kill -KILL "$(cat "$R/modes.pid")" 2>/dev/null
 wait "$WPID" 2>/dev/null
 (
