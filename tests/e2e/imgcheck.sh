@@ -232,12 +232,11 @@ done <"$T/gen.out"
 
 # refused NAME CMD...: exit 1, one line on stderr saying "corrupt", nothing on stdout.
 refused() {
-	local name=$1 rc out err
+	local name=$1 rc out
 	shift
 	(cd "$WD" && in_clean timeout -k 5 30 "$@") </dev/null >"$T/out" 2>"$T/err"
 	rc=$?
 	out=$(cat "$T/out")
-	err=$(cat "$T/err")
 	if [ "$rc" = 1 ] && [ -z "$out" ] && [ "$(wc -l <"$T/err")" = 1 ] && grep -q 'corrupt' "$T/err"; then
 		return 0
 	fi
@@ -293,6 +292,7 @@ S=$T/store
 R=$T/run
 (
 	umask 000
+	# shellcheck disable=SC2030,SC2031 # for this subshell only
 	export CKPT_RUN_DIR=$R
 	cd "$WD" && in_clean "$RUN" --store "$S" --job modes -- "$PROG"
 ) </dev/null >"$T/run.out" 2>"$T/run.err" &
@@ -304,13 +304,14 @@ if out=$(CKPT_RUN_DIR=$R timeout 60 "$CKPT" checkpoint --job modes 2>&1); then
 else
 	fail "ckpt checkpoint: $out; $(tail -3 "$T/run.err")"
 fi
-[ "$(stat -c %a "$S")" = 700 ] && pass "the store is 0700" || fail "the store is $(stat -c %a "$S")"
+if [ "$(stat -c %a "$S")" = 700 ]; then pass "the store is 0700"; else fail "the store is $(stat -c %a "$S")"; fi
 modes "ckpt-run: the state directory and its joint checkpoint files" "$S/.ckpt-state"
 modes "ckpt-run: the run directory (socket, pid, log, ready and status files)" "$R"
 # Undo data: a job that changes a store file after its checkpoint (sh checks
 # itself in, then truncates and rewrites /ckpt/f and removes /ckpt/g).
 (
 	umask 000
+	# shellcheck disable=SC2030,SC2031 # for this subshell only
 	export CKPT_RUN_DIR=$R
 	cd "$WD" && in_clean "$RUN" --store "$S" --job undo -- \
 		sh -c 'echo one >/ckpt/f; echo two >/ckpt/g; kill -USR1 $$; echo three >/ckpt/f; rm /ckpt/g; echo done; sleep 60'
@@ -330,6 +331,7 @@ kill -KILL "$(cat "$R/modes.pid")" 2>/dev/null
 wait "$WPID" 2>/dev/null
 (
 	umask 000
+	# shellcheck disable=SC2030,SC2031 # for this subshell only
 	export CKPT_RUN_DIR=$R
 	cd "$WD" && in_clean timeout 60 "$RESTART" --store "$S" --job modes
 ) </dev/null >"$T/restart.out" 2>"$T/restart.err"
