@@ -389,6 +389,7 @@ static int open_output(struct ckpt_msg *m)
 		cm_err(m, fd);
 		return -1;
 	}
+	rs_call2(SYS_fchmod, fd, 0600); /* whatever the umask, or an older PATH.tmp, said: it holds memory */
 	out.fd = (int)fd;
 	return 0;
 }
@@ -597,6 +598,7 @@ static void status_write(struct ckpt_msg *l)
 	fd = rs_openat(AT_FDCWD, ckpt_scr->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return;
+	rs_call2(SYS_fchmod, fd, 0600);
 	if (rs_write((int)fd, l->buf, l->len) == (long)l->len) {
 		rs_close((int)fd);
 		rs_call2(SYS_rename, ckpt_scr->path, status_path);

@@ -88,6 +88,9 @@ enum img_fdkind {
  * shim reserves the first free one at start-up, PROT_NONE, and the loader
  * runs inside it. */
 #define IMG_HOLE_SIZE (64ull << 20)
+/* The end of x86_64 user space (47 bits): no region, special mapping or hole
+ * of an x86_64 image lies above it. */
+#define IMG_X86_64_USER_TOP 0x800000000000ull
 #define IMG_HOLE_CANDIDATES {0x3ffe00000000ull, 0x2ffe00000000ull, 0x1ffe00000000ull, 0x0ffe00000000ull}
 
 #endif

@@ -138,8 +138,10 @@ start_server() {
 	[ -x "$server" ] || fatal "cannot find ckpt-server (set CKPT_SERVER)"
 	for ((try = 1; ; try++)); do
 		rm -f "$ready"
-		"$server" --root "$1" --state-dir "$2" --listen "unix:$3" --ready-file "$ready" \
-			--log-level "${CKPT_SERVER_LOG:-warn}" </dev/null >/dev/null 2>>"$log" &
+		# umask 077 for what the server makes before it serves (its socket,
+		# the ready file) and for the log; the store's modes are its own.
+		(umask 077 && exec "$server" --root "$1" --state-dir "$2" --listen "unix:$3" --ready-file "$ready" \
+			--log-level "${CKPT_SERVER_LOG:-warn}" </dev/null >/dev/null 2>>"$log") &
 		srv_pid=$!
 		# A server that was killed in a rollback finishes it before it listens.
 		for ((i = 0; i < 2400; i++)); do
@@ -199,7 +201,7 @@ run_child() {
 	exec {errfd}>&2 2>/dev/null
 	"$@" <&0 2>&"$errfd" {errfd}>&- &
 	child=$!
-	echo "$child" >"$RUNDIR/$job.pid.tmp" && mv -f "$RUNDIR/$job.pid.tmp" "$RUNDIR/$job.pid" ||
+	(umask 077 && echo "$child" >"$RUNDIR/$job.pid.tmp") && mv -f "$RUNDIR/$job.pid.tmp" "$RUNDIR/$job.pid" ||
 		echo "$me: warning: cannot write $RUNDIR/$job.pid" >&"$errfd"
 }
 

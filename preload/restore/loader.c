@@ -96,7 +96,8 @@ struct reg {
 	int64_t fmtime;
 	struct wire_str path;
 	uint8_t prot, kind, flags;
-	uint64_t saved; /* pages, counted by --info */
+	uint64_t saved;     /* pages in PAGES sections (check_pages) */
+	uint64_t next_page; /* the first page a later run may start at */
 };
 struct section {
 	uint32_t tag;
@@ -125,11 +126,13 @@ static struct {
 	uint32_t rseq_len, rseq_sig, umask;
 	uint64_t mm[11];
 	struct wire_blob auxv;
-	struct wire_str cwd, comm;
+	struct wire_str cwd, comm, task_exe;
 	/* MEMMAP */
 	uint64_t hole, hole_len;
 	struct special special[IMG_MAX_SPECIAL];
 	uint32_t nspecial, nregs;
+	/* PAGES and END, counted by check_pages() */
+	uint64_t pages, frame_bytes, chunks, end_off;
 } im;
 
 static struct reg regs[IMG_MAX_REGIONS];
@@ -269,13 +272,31 @@ static uint64_t be64(const uint8_t *p)
 	return wire_get_u64(&r);
 }
 
-/* Footer, header, and every section before the first PAGES into metabuf. */
+/* The place of a metadata section: INFO CPU TASK SIGNALS FILES [BACKTRACE]
+ * MEMMAP, each once; 0 for the others (PAGES, END, unknown tags). */
+static unsigned tag_rank(uint32_t tag)
+{
+	switch (tag) {
+	case IMG_INFO: return 1;
+	case IMG_CPU: return 2;
+	case IMG_TASK: return 3;
+	case IMG_SIGNALS: return 4;
+	case IMG_FILES: return 5;
+	case IMG_BACKTRACE: return 6;
+	case IMG_MEMMAP: return 7;
+	default: return 0;
+	}
+}
+
+/* Footer, header, and every section before the first PAGES into metabuf;
+ * the known ones in their order, each once. */
 static void load_meta(void)
 {
 	struct stat st;
 	uint8_t b[IMG_FOOTER_SIZE];
 	uint64_t off = IMG_HEADER_SIZE, used = 0;
 	struct wire_rd r;
+	unsigned rank = 0;
 	long rc = rs_call2(SYS_fstat, opt.fd, &st);
 
 	if (rc < 0)
@@ -293,6 +314,8 @@ static void load_meta(void)
 	if (be64(b + 8) >> 32 != IMG_VERSION)
 		die("%s has image format %u; this ckpt-restore reads format %u", opt.path,
 		    (unsigned)(be64(b + 8) >> 32), IMG_VERSION);
+	if ((uint32_t)be64(b + 8))
+		corrupt("header flags are not 0");
 	read_at(b, IMG_FOOTER_SIZE, im.file_size - IMG_FOOTER_SIZE);
 	if (memcmp(b, IMG_END_MAGIC, 8))
 		corrupt("no end marker: the checkpoint did not finish");
@@ -317,6 +340,11 @@ static void load_meta(void)
 			im.pages_off = off;
 			break;
 		}
+		if (tag_rank(tag)) {
+			if (tag_rank(tag) <= rank)
+				corrupt("a metadata section repeated or out of order");
+			rank = tag_rank(tag);
+		}
 		if (len > META_BUF - used || im.nsec == sizeof(im.sec) / sizeof(im.sec[0]))
 			die("%s: the metadata is larger than this loader can hold", opt.path);
 		read_at(metabuf + used, len, off + IMG_SECTION_HDR);
@@ -334,10 +362,95 @@ static const struct section *find_sec(uint32_t tag)
 	return NULL;
 }
 
+/* A string without NUL bytes (paths are used as C strings). */
+static bool text_ok(struct wire_str s)
+{
+	for (uint32_t i = 0; i < s.len; i++)
+		if (!s.p[i])
+			return false;
+	return true;
+}
+
+/* The reader of section `what` read all of it, and nothing more. */
+static void finish(struct wire_rd *r, bool ok, const char *what)
+{
+	if (wire_rd_finish(r) || !ok)
+		corrupt(what);
+}
+
+static uint64_t fdkeys[IMG_MAX_FDS]; /* fd << 32 | index in FILES */
+static int32_t fdshare[IMG_MAX_FDS];
+
+/* Each fd once; each share_with an fd earlier in the table. */
+static void check_fd_table(uint32_t n)
+{
+	/* shell sort of the keys: no C library here */
+	for (uint32_t gap = n / 2; gap; gap /= 2)
+		for (uint32_t i = gap; i < n; i++) {
+			uint64_t k = fdkeys[i];
+			uint32_t j = i;
+
+			for (; j >= gap && fdkeys[j - gap] > k; j -= gap)
+				fdkeys[j] = fdkeys[j - gap];
+			fdkeys[j] = k;
+		}
+	for (uint32_t i = 1; i < n; i++)
+		if (fdkeys[i] >> 32 == fdkeys[i - 1] >> 32)
+			corrupt("FILES: an fd appears twice");
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t lo = 0, hi = n, idx = (uint32_t)fdkeys[i];
+
+		if (fdshare[idx] < 0)
+			continue;
+		while (lo < hi) {
+			uint32_t mid = lo + (hi - lo) / 2;
+
+			if (fdkeys[mid] >> 32 < (uint64_t)fdshare[idx])
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo == n || fdkeys[lo] >> 32 != (uint64_t)fdshare[idx] || (uint32_t)fdkeys[lo] >= idx)
+			corrupt("FILES: an fd shares the file of an fd not earlier in the table");
+	}
+}
+
+/* BACKTRACE (the restore skips it; checked all the same). */
+static void check_backtrace(const struct section *s)
+{
+	struct wire_rd r;
+	uint32_t nobjs, nframes;
+	bool ok;
+
+	wire_rd_init(&r, s->p, s->len);
+	ok = wire_get_u8(&r) <= IMG_BT_CRASHED;
+	nobjs = wire_get_u32(&r);
+	if (nobjs > IMG_BT_MAX_FRAMES)
+		corrupt("BACKTRACE");
+	for (uint32_t i = 0; i < nobjs && !r.err; i++)
+		ok &= text_ok(wire_get_str(&r, IMG_MAX_STR));
+	nframes = wire_get_u32(&r);
+	if (nframes > IMG_BT_MAX_FRAMES)
+		corrupt("BACKTRACE");
+	for (uint32_t i = 0; i < nframes && !r.err; i++) {
+		uint16_t obj;
+
+		wire_get_u64(&r);
+		wire_get_u64(&r);
+		obj = wire_get_u16(&r);
+		wire_get_u64(&r);
+		ok &= text_ok(wire_get_str(&r, IMG_BT_MAX_NAME)) && (obj == 0xffff || obj < nobjs);
+	}
+	finish(&r, ok, "BACKTRACE");
+}
+
+/* Every metadata section decoded and each field checked against its rule
+ * (IMAGE.md section 5); nothing here changes the process. */
 static void decode_meta(void)
 {
 	const struct section *s;
 	struct wire_rd r;
+	bool ok = true;
 
 	if (!(s = find_sec(IMG_INFO)))
 		corrupt("no INFO section");
@@ -355,8 +468,10 @@ static void decode_meta(void)
 	im.exe = wire_get_str(&r, IMG_MAX_STR);
 	im.job = wire_get_str(&r, IMG_MAX_STR);
 	im.sig = wire_get_u32(&r);
-	if (r.err)
-		corrupt("INFO");
+	finish(&r, text_ok(im.arch) && text_ok(im.release) && text_ok(im.kversion) && text_ok(im.libc) &&
+			   text_ok(im.shim) && text_ok(im.host) && text_ok(im.exe) && text_ok(im.job) && im.sig >= 1 && im.sig <= 64 && im.page_size >= 4096 &&
+			   im.page_size <= (1u << 21) && !(im.page_size & (im.page_size - 1)),
+	       "INFO");
 
 	if (!(s = find_sec(IMG_CPU)))
 		corrupt("no CPU section");
@@ -369,11 +484,10 @@ static void decode_meta(void)
 	im.gs = wire_get_u64(&r);
 	im.ngregs = wire_get_u32(&r);
 	if (im.ngregs > 32)
-		corrupt("CPU");
+		corrupt("CPU register count");
 	for (uint32_t i = 0; i < im.ngregs; i++)
 		im.gregs[i] = wire_get_u64(&r);
-	if (r.err)
-		corrupt("CPU");
+	finish(&r, true, "CPU");
 
 	if (!(s = find_sec(IMG_TASK)))
 		corrupt("no TASK section");
@@ -391,8 +505,109 @@ static void decode_meta(void)
 	im.umask = wire_get_u32(&r);
 	im.cwd = wire_get_str(&r, IMG_MAX_STR);
 	im.comm = wire_get_str(&r, IMG_MAX_STR);
-	if (r.err)
-		corrupt("TASK");
+	im.task_exe = wire_get_str(&r, IMG_MAX_STR);
+	ok = text_ok(im.cwd) && text_ok(im.comm) && text_ok(im.task_exe) && im.umask <= 0777 && !(im.auxv.len % 16) &&
+	     (!im.rseq_area || (im.rseq_len >= 32 && im.rseq_len <= 4096));
+	/* mm: each start <= its end (code, data, brk, arguments, environment) */
+	for (int i = 0; i < 5; i++) {
+		static const uint8_t pair[5] = {0, 2, 4, 7, 9};
+
+		if (im.mm[pair[i]] > im.mm[pair[i] + 1])
+			ok = false;
+	}
+	{
+		uint32_t n = wire_get_u32(&r), prev = 0;
+
+		if (n > IMG_MAX_RLIMITS)
+			corrupt("TASK: resource limit count");
+		for (uint32_t i = 0; i < n && !r.err; i++) {
+			uint32_t res = wire_get_u32(&r);
+
+			wire_get_u64(&r);
+			wire_get_u64(&r);
+			if (res >= IMG_MAX_RLIMITS || (i && res <= prev))
+				ok = false;
+			prev = res;
+		}
+		n = wire_get_u32(&r);
+		if (n > 3)
+			corrupt("TASK: interval timer count");
+		for (uint32_t i = 0; i < n && !r.err; i++) {
+			if (wire_get_u32(&r) > 2)
+				ok = false;
+			for (int k = 0; k < 4; k++)
+				wire_get_u64(&r);
+		}
+	}
+	finish(&r, ok, "TASK");
+
+	if (!(s = find_sec(IMG_SIGNALS)))
+		corrupt("no SIGNALS section");
+	wire_rd_init(&r, s->p, s->len);
+	ok = wire_get_u32(&r) == im.sig;
+	for (int i = 0; i < 3; i++)
+		wire_get_u64(&r); /* blocked, pending, altstack_sp */
+	wire_get_u32(&r);
+	wire_get_u64(&r);
+	{
+		uint32_t n = wire_get_u32(&r), prev = 0;
+
+		if (n > IMG_MAX_SIGNALS)
+			corrupt("SIGNALS: action count");
+		for (uint32_t i = 0; i < n && !r.err; i++) {
+			uint32_t signo = wire_get_u32(&r);
+
+			for (int k = 0; k < 4; k++)
+				wire_get_u64(&r);
+			if (signo < 1 || signo > 64 || signo <= prev)
+				ok = false;
+			prev = signo;
+		}
+	}
+	finish(&r, ok, "SIGNALS");
+
+	if (!(s = find_sec(IMG_FILES)))
+		corrupt("no FILES section");
+	wire_rd_init(&r, s->p, s->len);
+	{
+		uint32_t n = wire_get_u32(&r), fd;
+
+		ok = true;
+		if (n > IMG_MAX_FDS)
+			corrupt("FILES: fd count");
+		for (uint32_t i = 0; i < n && !r.err; i++) {
+			uint8_t kind, cloexec;
+			int64_t offset;
+			int32_t share;
+			struct wire_str path, mount, rel;
+
+			fd = wire_get_u32(&r);
+			kind = wire_get_u8(&r);
+			cloexec = wire_get_u8(&r);
+			wire_get_u32(&r);
+			offset = wire_get_s64(&r);
+			share = (int32_t)wire_get_u32(&r);
+			path = wire_get_str(&r, IMG_MAX_STR);
+			wire_get_s64(&r);
+			wire_get_s64(&r);
+			wire_get_u32(&r);
+			wire_get_u64(&r);
+			wire_get_u64(&r);
+			mount = wire_get_str(&r, IMG_MAX_STR);
+			rel = wire_get_str(&r, IMG_MAX_STR);
+			if (kind < IMG_FD_FILE || kind > IMG_FD_STD || cloexec > 1 || offset < -1 || share < -1 || !text_ok(path) || !text_ok(mount) ||
+			    !text_ok(rel) || (kind == IMG_FD_REMOTE) != (mount.len > 0) ||
+			    (kind != IMG_FD_REMOTE && rel.len) || fd > INT32_MAX)
+				ok = false;
+			fdkeys[i] = (uint64_t)fd << 32 | i;
+			fdshare[i] = share;
+		}
+		finish(&r, ok, "FILES");
+		check_fd_table(n);
+	}
+
+	if ((s = find_sec(IMG_BACKTRACE)) && s->len)
+		check_backtrace(s);
 
 	if (!(s = find_sec(IMG_MEMMAP)))
 		corrupt("no MEMMAP section");
@@ -425,28 +640,71 @@ static void decode_meta(void)
 		g->fsize = wire_get_u64(&r);
 		g->fmtime = wire_get_s64(&r);
 		g->path = wire_get_str(&r, IMG_MAX_STR);
-		g->saved = 0;
+		g->saved = g->next_page = 0;
 	}
-	if (r.err)
-		corrupt("MEMMAP");
+	finish(&r, true, "MEMMAP");
 }
 
-/* Regions ordered, page-aligned, below the top of user space, outside the hole. */
+/* The region holding address a, or NULL. */
+static const struct reg *region_of(uint64_t a)
+{
+	uint32_t lo = 0, hi = im.nregs;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (a < regs[mid].start)
+			hi = mid;
+		else if (a >= regs[mid].end)
+			lo = mid + 1;
+		else
+			return &regs[mid];
+	}
+	return NULL;
+}
+
+/* The address layout: the hole, the special mappings and the regions each
+ * whole pages inside user space and disjoint; the regions ascending; the
+ * resume context pointing into them. */
 static void check_regions(void)
 {
-	uint64_t ps = (uint64_t)opt.page_size, prev = 0;
+	uint64_t ps = (uint64_t)opt.page_size, prev = ps;
+	const struct reg *g;
 
-	if (im.hole_len != IMG_HOLE_SIZE || (im.hole & (ps - 1)))
+	if (im.hole_len != IMG_HOLE_SIZE || (im.hole & (ps - 1)) || im.hole < ps ||
+	    im.hole > IMG_X86_64_USER_TOP - im.hole_len)
 		corrupt("hole");
 	for (uint32_t i = 0; i < im.nregs; i++) {
-		struct reg *g = &regs[i];
-
+		g = &regs[i];
 		if (g->start >= g->end || (g->start | g->end) & (ps - 1) || g->start < prev ||
-		    g->end > 0x800000000000ull || (g->start < im.hole + im.hole_len && g->end > im.hole) ||
-		    g->kind < IMG_ANON_PRIVATE || g->kind > IMG_FILE_SHARED)
+		    g->end > IMG_X86_64_USER_TOP || (g->start < im.hole + im.hole_len && g->end > im.hole) ||
+		    g->kind < IMG_ANON_PRIVATE || g->kind > IMG_FILE_SHARED || g->prot > 7 || g->flags > 0xf ||
+		    !text_ok(g->path) || ((g->kind == IMG_FILE_PRIVATE || g->kind == IMG_FILE_SHARED) && !g->path.len))
 			corrupt("region table");
 		prev = g->end;
 	}
+	for (uint32_t i = 0; i < im.nspecial; i++) {
+		const struct special *sp = &im.special[i];
+
+		if (sp->start >= sp->end || (sp->start | sp->end) & (ps - 1) || sp->start < ps || !text_ok(sp->name) ||
+		    sp->end > IMG_X86_64_USER_TOP || (sp->start < im.hole + im.hole_len && sp->end > im.hole))
+			corrupt("special mappings");
+		for (uint32_t j = 0; j < im.nregs; j++)
+			if (sp->start < regs[j].end && regs[j].start < sp->end)
+				corrupt("a special mapping overlaps a region");
+		for (uint32_t j = 0; j < i; j++)
+			if (sp->start < im.special[j].end && im.special[j].start < sp->end)
+				corrupt("special mappings overlap");
+	}
+	/* where the checkpoint handler resumes: code, a writable stack, the TLS */
+	g = region_of(im.ctx[7]);
+	if (!g || !(g->prot & IMG_PROT_X))
+		corrupt("the resume address is in no executable region");
+	g = region_of(im.ctx[6] - 1);
+	if (!im.ctx[6] || !g || !(g->prot & IMG_PROT_W))
+		corrupt("the resume stack is in no writable region");
+	if (im.fs && !region_of(im.fs))
+		corrupt("the FS base is in no region");
 }
 
 /* ---- options and start --------------------------------------------------------------------- */
@@ -711,12 +969,72 @@ static uint64_t walk_pages(void (*fn)(struct chunk *c, void *arg), void *arg)
 
 		if (tag == IMG_END)
 			return off;
+		if (tag_rank(tag))
+			corrupt("a metadata section after the pages");
 		if (tag == IMG_PAGES && fn) {
 			parse_chunk(im.map + off + IMG_SECTION_HDR, (size_t)len, &c);
 			fn(&c, arg);
 		}
 		off += IMG_SECTION_HDR + len;
 	}
+}
+
+/* A PAGES section, before anything is mapped: its region's contents are
+ * saved, its runs come after the region's earlier runs, its LZ4 frame
+ * header says what it holds. Counts the pages. */
+static void check_chunk(struct chunk *c, void *arg)
+{
+	struct reg *g = &regs[c->region];
+	const uint8_t *f = c->frame;
+	struct wire_rd r;
+
+	(void)arg;
+	if (g->kind == IMG_FILE_SHARED || (g->flags & IMG_RF_NOSAVE))
+		corrupt("PAGES of a region whose contents are never saved");
+	wire_rd_init(&r, c->runs, (size_t)c->nruns * 12);
+	for (uint32_t i = 0; i < c->nruns; i++) {
+		uint64_t first = wire_get_u64(&r);
+		uint32_t cnt = wire_get_u32(&r);
+
+		if (first < g->next_page)
+			corrupt("a page run repeats or precedes a saved page");
+		g->next_page = first + cnt;
+	}
+	/* LZ4 frame: magic 0x184D2204 (little-endian), version 01, content size if set */
+	if (c->frame_len < 7 || f[0] != 0x04 || f[1] != 0x22 || f[2] != 0x4d || f[3] != 0x18 || (f[4] >> 6) != 1)
+		corrupt("PAGES without an LZ4 frame");
+	if (f[4] & 0x08) {
+		uint64_t size = 0;
+
+		if (c->frame_len < 15)
+			corrupt("a cut LZ4 frame header");
+		for (int i = 7; i >= 0; i--)
+			size = size << 8 | f[6 + i];
+		if (size != c->pages * (uint64_t)opt.page_size)
+			corrupt("an LZ4 frame whose size is not its pages'");
+	}
+	g->saved += c->pages;
+	im.pages += c->pages;
+	im.frame_bytes += c->frame_len;
+	im.chunks++;
+}
+
+/* Every PAGES section checked (check_chunk), then END: 16 bytes, last, its
+ * totals those of the image. Sets im.end_off. */
+static void check_pages(void)
+{
+	struct wire_rd r;
+	uint64_t mapped = 0;
+
+	im.pages = im.frame_bytes = im.chunks = 0;
+	im.end_off = walk_pages(check_chunk, NULL);
+	if (im.end_off + IMG_SECTION_HDR + 16 != im.len)
+		corrupt("END is not 16 bytes, or not last");
+	for (uint32_t i = 0; i < im.nregs; i++)
+		mapped += regs[i].end - regs[i].start;
+	wire_rd_init(&r, im.map + im.end_off + IMG_SECTION_HDR, 16);
+	if (wire_get_u64(&r) != im.pages || wire_get_u64(&r) != mapped)
+		corrupt("the END totals differ from the sections'");
 }
 
 /* ---- filling the regions, on two CPUs ----------------------------------------------------- */
@@ -860,25 +1178,10 @@ static const char *fd_kind_name(uint8_t k)
 	}
 }
 
-struct totals {
-	uint64_t pages, bytes, chunks;
-};
-
-static void count_chunk(struct chunk *c, void *arg)
-{
-	struct totals *t = arg;
-
-	regs[c->region].saved += c->pages;
-	t->pages += c->pages;
-	t->bytes += c->frame_len;
-	t->chunks++;
-}
-
 static void print_info(void)
 {
 	const struct section *s;
 	struct wire_rd r;
-	struct totals t = {0, 0, 0};
 	uint64_t mapped = 0;
 	static const char *mmnames[11] = {"start_code", "end_code",  "start_data", "end_data",
 					  "start_brk",  "brk",       "start_stack", "arg_start",
@@ -969,12 +1272,11 @@ static void print_info(void)
 	for (uint32_t i = 0; i < im.nspecial; i++)
 		rt_printf(1, "special    %-14.*s %#lx-%#lx\n", (int)im.special[i].name.len, im.special[i].name.p,
 			  (unsigned long)im.special[i].start, (unsigned long)im.special[i].end);
-	walk_pages(count_chunk, &t);
 	for (uint32_t i = 0; i < im.nregs; i++)
 		mapped += regs[i].end - regs[i].start;
 	rt_printf(1, "memory     %u regions, %lu KiB mapped, %lu pages saved in %lu frames of %lu KiB\n", im.nregs,
-		  (unsigned long)(mapped >> 10), (unsigned long)t.pages, (unsigned long)t.chunks,
-		  (unsigned long)(t.bytes >> 10));
+		  (unsigned long)(mapped >> 10), (unsigned long)im.pages, (unsigned long)im.chunks,
+		  (unsigned long)(im.frame_bytes >> 10));
 	for (uint32_t i = 0; i < im.nregs; i++) {
 		struct reg *g = &regs[i];
 
@@ -1357,7 +1659,8 @@ static _Noreturn void stage2(void)
 	check_specials();
 	check_files();
 	map_image(false);
-	fill.end = walk_pages(NULL, NULL);
+	check_pages();
+	fill.end = im.end_off;
 	fill.next = im.pages_off;
 	new_dctxs(2);
 	step("image checked and mapped");
@@ -1484,9 +1787,12 @@ _Noreturn void loader_start(uint64_t *sp)
 	load_meta();
 	decode_meta();
 	check_regions();
-	if (mode)
+	if (mode) {
 		map_image(true);
+		check_pages();
+	}
 	if (mode == 1) {
+		verify_xxh64();
 		print_info();
 		rt_exit(0);
 	}

@@ -79,6 +79,17 @@ static size_t left(const struct wire_rd *r)
 	return (size_t)(r->end - r->p);
 }
 
+static bool is_x86_64(const struct timg *im)
+{
+	return im->arch.len == 6 && !memcmp(im->arch.p, "x86_64", 6);
+}
+
+/* The end of user space where the image's architecture defines it. */
+static uint64_t user_top(const struct timg *im)
+{
+	return is_x86_64(im) ? IMG_X86_64_USER_TOP : UINT64_MAX;
+}
+
 /* ---- sections ---------------------------------------------------------------------------- */
 
 static int dec_info(struct timg *im, const uint8_t *p, size_t n)
@@ -115,7 +126,8 @@ static int dec_cpu(struct timg *im, const uint8_t *p, size_t n)
 
 	wire_rd_init(&r, p, n);
 	im->nctx = wire_get_u32(&r);
-	if (!r.err && (im->nctx > 32 || (size_t)im->nctx * 8 > left(&r)))
+	if (!r.err && (im->nctx > 32 || (size_t)im->nctx * 8 > left(&r) ||
+		       (is_x86_64(im) && im->nctx != IMG_X86_64_CTX_REGS)))
 		return corrupt("CPU: %u context registers", im->nctx);
 	for (uint32_t i = 0; i < im->nctx; i++) {
 		uint64_t v = wire_get_u64(&r);
@@ -181,6 +193,15 @@ static int dec_task(struct timg *im, const uint8_t *p, size_t n)
 		return corrupt("TASK: umask %#o", im->umask);
 	if (im->auxv.len % 16)
 		return corrupt("TASK: an auxiliary vector of %u bytes is not whole entries", im->auxv.len);
+	if (im->rseq_area && (im->rseq_len < 32 || im->rseq_len > 4096))
+		return corrupt("TASK: an rseq area of %u bytes", im->rseq_len);
+	for (int i = 0; i < 5; i++) {
+		static const uint8_t pair[5] = {0, 2, 4, 7, 9}; /* code, data, brk, arguments, environment */
+
+		if (im->mm[pair[i]] > im->mm[pair[i] + 1])
+			return corrupt("TASK: mm field %d (%#" PRIx64 ") is past its end (%#" PRIx64 ")", pair[i],
+				       im->mm[pair[i]], im->mm[pair[i] + 1]);
+	}
 	return 0;
 }
 
@@ -337,6 +358,40 @@ static int dec_backtrace(struct timg *im, const uint8_t *p, size_t n)
 	return finish(&r, bad, "BACKTRACE");
 }
 
+/* The region holding address a, or NULL. */
+static const struct timg_region *region_of(const struct timg *im, uint64_t a)
+{
+	uint32_t lo = 0, hi = im->nregions;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (a < im->regions[mid].start)
+			hi = mid;
+		else if (a >= im->regions[mid].end)
+			lo = mid + 1;
+		else
+			return &im->regions[mid];
+	}
+	return NULL;
+}
+
+/* x86_64: the checkpoint handler resumes in code, on a writable stack, with
+ * its TLS in a region (what ckpt-restore jumps to). */
+static int check_resume(const struct timg *im)
+{
+	const struct timg_region *g = region_of(im, im->ctx[7]);
+
+	if (!g || !(g->prot & IMG_PROT_X))
+		return corrupt("CPU: the resume address %#" PRIx64 " is in no executable region", im->ctx[7]);
+	g = im->ctx[6] ? region_of(im, im->ctx[6] - 1) : NULL;
+	if (!g || !(g->prot & IMG_PROT_W))
+		return corrupt("CPU: the resume stack %#" PRIx64 " is in no writable region", im->ctx[6]);
+	if (im->fs_base && !region_of(im, im->fs_base))
+		return corrupt("CPU: the FS base %#" PRIx64 " is in no region", im->fs_base);
+	return 0;
+}
+
 static int dec_memmap(struct timg *im, const uint8_t *p, size_t n)
 {
 	struct wire_rd r;
@@ -356,8 +411,12 @@ static int dec_memmap(struct timg *im, const uint8_t *p, size_t n)
 		s->start = wire_get_u64(&r);
 		s->end = wire_get_u64(&r);
 		s->xxh64 = wire_get_u64(&r);
-		if (!r.err && s->start >= s->end)
-			return corrupt("MEMMAP: special mapping %u is empty or reversed", i);
+		if (!r.err && (!s->start || s->start >= s->end || s->start % ps || s->end % ps || s->end > user_top(im)))
+			return corrupt("MEMMAP: special mapping %u is empty, reversed, not whole pages or not in user space",
+				       i);
+		for (uint32_t j = 0; j < i && !r.err; j++)
+			if (s->start < im->special[j].end && im->special[j].start < s->end)
+				return corrupt("MEMMAP: special mappings %u and %u overlap", j, i);
 	}
 	im->nregions = wire_get_u32(&r);
 	if (!r.err && (im->nregions > IMG_MAX_REGIONS || (size_t)im->nregions * REGION_MIN_BYTES > left(&r)))
@@ -365,9 +424,13 @@ static int dec_memmap(struct timg *im, const uint8_t *p, size_t n)
 			       IMG_MAX_REGIONS);
 	if (r.err)
 		return finish(&r, false, "MEMMAP");
-	if (!im->hole_len || im->hole % ps || im->hole_len % ps || im->hole + im->hole_len < im->hole)
-		return corrupt("MEMMAP: the restore hole %#" PRIx64 " + %#" PRIx64 " is not whole pages", im->hole,
-			       im->hole_len);
+	if (!im->hole || !im->hole_len || im->hole % ps || im->hole_len % ps || im->hole + im->hole_len < im->hole ||
+	    im->hole + im->hole_len > user_top(im) || (is_x86_64(im) && im->hole_len != IMG_HOLE_SIZE))
+		return corrupt("MEMMAP: the restore hole %#" PRIx64 " + %#" PRIx64 " is not whole pages of user space"
+			       " (or not the size of its architecture's)", im->hole, im->hole_len);
+	for (uint32_t i = 0; i < im->nspecial; i++)
+		if (im->special[i].start < im->hole + im->hole_len && im->special[i].end > im->hole)
+			return corrupt("MEMMAP: special mapping %u lies in the restore hole", i);
 	im->regions = calloc(im->nregions ? im->nregions : 1, sizeof(*im->regions));
 	if (!im->regions)
 		return terr("out of memory");
@@ -387,9 +450,9 @@ static int dec_memmap(struct timg *im, const uint8_t *p, size_t n)
 		g->path = get_text(&r, IMG_MAX_STR, &bad);
 		if (r.err)
 			break;
-		if (g->start >= g->end || g->start % ps || g->end % ps)
-			return corrupt("MEMMAP: region %u (%#" PRIx64 "-%#" PRIx64 ") is empty or not whole pages", i,
-				       g->start, g->end);
+		if (g->start >= g->end || g->start % ps || g->end % ps || !g->start || g->end > user_top(im))
+			return corrupt("MEMMAP: region %u (%#" PRIx64 "-%#" PRIx64 ") is empty, not whole pages or"
+				       " not in user space", i, g->start, g->end);
 		if (g->start < prev)
 			return corrupt("MEMMAP: region %u (%#" PRIx64 "-%#" PRIx64 ") overlaps or precedes the one before",
 				       i, g->start, g->end);
@@ -398,9 +461,16 @@ static int dec_memmap(struct timg *im, const uint8_t *p, size_t n)
 		if (g->prot > 7 || g->kind < IMG_ANON_PRIVATE || g->kind > IMG_FILE_SHARED || g->flags > 0xf)
 			return corrupt("MEMMAP: region %u has protection %u, kind %u, flags %#x", i, g->prot, g->kind,
 				       g->flags);
+		if ((g->kind == IMG_FILE_PRIVATE || g->kind == IMG_FILE_SHARED) && !g->path.len)
+			return corrupt("MEMMAP: region %u maps a file without a path", i);
+		for (uint32_t j = 0; j < im->nspecial; j++)
+			if (g->start < im->special[j].end && im->special[j].start < g->end)
+				return corrupt("MEMMAP: region %u overlaps special mapping %u", i, j);
 		prev = g->end;
 	}
-	return finish(&r, bad, "MEMMAP");
+	if (finish(&r, bad, "MEMMAP"))
+		return -1;
+	return is_x86_64(im) ? check_resume(im) : 0;
 }
 
 /* PAGES: p holds the first n of the section's len bytes. */
@@ -692,11 +762,6 @@ static const char *fd_kind(uint8_t k)
 	case IMG_FD_STD: return "std";
 	}
 	return "?";
-}
-
-static bool is_x86_64(const struct timg *im)
-{
-	return im->arch.len == 6 && !memcmp(im->arch.p, "x86_64", 6);
 }
 
 /* The access mode and append bit, as every Linux names them: O_ACCMODE 3,

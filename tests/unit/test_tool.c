@@ -80,6 +80,7 @@ static void refoot(uint8_t *b, size_t len)
 struct knobs {
 	int dup_fd, share_later, overlap, run_outside, end_pages_off, bad_lz4, no_bt, empty_bt, swap_cpu_task;
 	int bad_obj, unknown_tag, second_info, nregions_huge;
+	int resume_nowhere, stack_readonly, special_in_hole, special_on_region, above_user_space, brk_disorder;
 };
 
 static void lz4_frame(struct wire_wr *w, uint64_t content)
@@ -132,9 +133,11 @@ static void build(struct ib *ib, const struct knobs *k)
 		wire_wr_init(&w, p, sizeof(p));
 		if (cpu) {
 			wire_put_u32(&w, 8);
-			for (int i = 0; i < 8; i++)
+			for (int i = 0; i < 6; i++)
 				wire_put_u64(&w, 0x1000 + (uint64_t)i);
-			wire_put_u64(&w, 0x7f0000001000);
+			wire_put_u64(&w, k->stack_readonly ? 0x402000 : 0x7ffd00001000); /* rsp */
+			wire_put_u64(&w, k->resume_nowhere ? 0x500000 : 0x401000);      /* rip */
+			wire_put_u64(&w, 0x601000);                                       /* fs: in the heap */
 			wire_put_u64(&w, 0);
 			wire_put_u32(&w, 23);
 			for (int i = 0; i < 23; i++)
@@ -147,7 +150,7 @@ static void build(struct ib *ib, const struct knobs *k)
 			wire_put_u32(&w, 0);
 			wire_put_u32(&w, 0);
 			for (int i = 0; i < 11; i++)
-				wire_put_u64(&w, i == 4 ? 0x600000 : i == 5 ? 0x621000 : 0);
+				wire_put_u64(&w, i == 4 ? (k->brk_disorder ? 0x622000 : 0x600000) : i == 5 ? 0x621000 : 0);
 			wire_put_blob(&w, "0123456789abcdef", 16);
 			wire_put_u32(&w, 022);
 			put_cs(&w, "/work");
@@ -257,8 +260,12 @@ static void build(struct ib *ib, const struct knobs *k)
 	wire_put_u64(&w, IMG_HOLE_SIZE);
 	wire_put_u32(&w, 1);
 	put_cs(&w, "[vdso]");
-	wire_put_u64(&w, 0x7fff00000000);
-	wire_put_u64(&w, 0x7fff00002000);
+	{
+		uint64_t v = k->special_in_hole ? HOLE + 0x10000 : k->special_on_region ? 0x620000 : 0x7fff00000000;
+
+		wire_put_u64(&w, v);
+		wire_put_u64(&w, v + 0x2000);
+	}
 	wire_put_u64(&w, 0x1234);
 	wire_put_u32(&w, k->nregions_huge ? 60000 : 3);
 	{
@@ -266,6 +273,10 @@ static void build(struct ib *ib, const struct knobs *k)
 
 		if (k->overlap)
 			r[1][0] = 0x402000;
+		if (k->above_user_space) {
+			r[2][0] = IMG_X86_64_USER_TOP - 0x1000;
+			r[2][1] = IMG_X86_64_USER_TOP + 0x20000;
+		}
 		for (int i = 0; i < 3; i++) {
 			wire_put_u64(&w, r[i][0]);
 			wire_put_u64(&w, r[i][1]);
@@ -426,6 +437,12 @@ Test(image, rules)
 	expect_corrupt(&(struct knobs){.bad_obj = 1}, "names object 2 of 2");
 	expect_corrupt(&(struct knobs){.second_info = 1}, "a second INFO section");
 	expect_corrupt(&(struct knobs){.nregions_huge = 1}, "60000 regions do not fit");
+	expect_corrupt(&(struct knobs){.resume_nowhere = 1}, "resume address 0x500000 is in no executable region");
+	expect_corrupt(&(struct knobs){.stack_readonly = 1}, "resume stack 0x402000 is in no writable region");
+	expect_corrupt(&(struct knobs){.special_in_hole = 1}, "special mapping 0 lies in the restore hole");
+	expect_corrupt(&(struct knobs){.special_on_region = 1}, "region 1 overlaps special mapping 0");
+	expect_corrupt(&(struct knobs){.above_user_space = 1}, "not in user space");
+	expect_corrupt(&(struct knobs){.brk_disorder = 1}, "mm field 4 (0x622000) is past its end (0x621000)");
 }
 
 Test(image, checksum_and_framing)
