@@ -261,7 +261,7 @@ endef
 $(foreach n,$(FUZZ_NAMES),$(eval $(call fuzz_rules,$(n))))
 $(BUILD)/fuzz/mkseeds: tests/fuzz/mkseeds.c $(WIRE_OBJ) | deps
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_ALL) -Iserver/tool -o $@ $< $(WIRE_OBJ) $(XXH_LIBS) $(SODIUM_LIBS)
+	$(CC) $(CFLAGS_ALL) -Iserver/tool -Itests/unit -o $@ $< $(WIRE_OBJ) $(XXH_LIBS) $(SODIUM_LIBS)
 .PHONY: fuzz fuzz-build fuzz-seeds fuzz-cov
 fuzz-build: $(FUZZ_BINS)
 fuzz: $(FUZZ_BINS)

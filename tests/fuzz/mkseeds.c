@@ -20,8 +20,7 @@
 #include "../../preload/img.h"
 #include "ckptfile.h"
 #include "fuzz_msgs.h"
-
-#define PS 4096u
+#include "imgbuild.h"
 
 static const char *root;
 
@@ -295,237 +294,18 @@ static void msg_seeds(void)
 	put_file("frame", "client-stream-4k", 6, stream[1], slen[1]);
 }
 
-/* ---- process images (as tests/unit/test_tool.c builds them) ---------------------------- */
-
-struct ib {
-	uint8_t b[1 << 15];
-	size_t len;
-};
-
-static void put_cs(struct wire_wr *w, const char *s)
-{
-	wire_put_str(w, s, (uint32_t)strlen(s));
-}
-
-static void sec(struct ib *ib, uint32_t tag, const uint8_t *p, size_t n)
-{
-	struct wire_wr w;
-
-	wire_wr_init(&w, ib->b + ib->len, IMG_SECTION_HDR);
-	wire_put_u32(&w, tag);
-	wire_put_u64(&w, n);
-	memcpy(ib->b + ib->len + IMG_SECTION_HDR, p, n);
-	ib->len += IMG_SECTION_HDR + n;
-}
-
-static void lz4_frame(struct wire_wr *w, uint64_t content)
-{
-	uint8_t f[15] = { 0x04, 0x22, 0x4d, 0x18, 0x40 | 0x08 | 0x04, 0x70 };
-
-	for (int i = 0; i < 8; i++)
-		f[6 + i] = (uint8_t)(content >> (8 * i)); /* little-endian, as LZ4 says */
-	f[14] = 0x5a;
-	wire_put_bytes(w, f, sizeof(f));
-	wire_put_bytes(w, "\0\0\0\0", 4);
-}
+/* ---- process images: built by tests/unit/imgbuild.h, as test_tool.c builds them ------------------ */
 
 /* bt: 0 none, 1 empty, 2 three frames; extra: a section of an unknown tag */
 static void build_image(struct ib *ib, int bt, int extra)
 {
-	static uint8_t p[1 << 14];
-	struct wire_wr w;
+	struct knobs k;
 
-	wire_wr_init(&w, ib->b, IMG_HEADER_SIZE);
-	wire_put_bytes(&w, IMG_MAGIC, 8);
-	wire_put_u32(&w, IMG_VERSION);
-	wire_put_u32(&w, 0);
-	ib->len = IMG_HEADER_SIZE;
-	if (extra)
-		sec(ib, 77, (const uint8_t *)"later", 5);
-	wire_wr_init(&w, p, sizeof(p)); /* INFO */
-	put_cs(&w, "x86_64");
-	wire_put_u32(&w, PS);
-	put_cs(&w, "6.1.0");
-	put_cs(&w, "#1 SMP");
-	put_cs(&w, "2.36");
-	put_cs(&w, "0.1.0");
-	put_cs(&w, "host");
-	wire_put_u32(&w, 4242);
-	wire_put_u32(&w, 4242);
-	wire_put_s64(&w, 1700000000123456789ll);
-	put_cs(&w, "/usr/bin/prog");
-	put_cs(&w, "job1");
-	wire_put_u32(&w, 10);
-	sec(ib, IMG_INFO, p, wire_wr_len(&w));
-	wire_wr_init(&w, p, sizeof(p)); /* CPU */
-	wire_put_u32(&w, 8);
-	for (int i = 0; i < 8; i++)
-		wire_put_u64(&w, 0x1000 + (uint64_t)i);
-	wire_put_u64(&w, 0x7f0000001000);
-	wire_put_u64(&w, 0);
-	wire_put_u32(&w, 23);
-	for (int i = 0; i < 23; i++)
-		wire_put_u64(&w, i == 16 ? 0x401234 : i == 15 ? 0x7ffd00001000 : (uint64_t)i);
-	sec(ib, IMG_CPU, p, wire_wr_len(&w));
-	wire_wr_init(&w, p, sizeof(p)); /* TASK */
-	wire_put_u32(&w, (uint32_t)-1);
-	for (int i = 0; i < 4; i++)
-		wire_put_u64(&w, 0);
-	wire_put_u32(&w, 0);
-	wire_put_u32(&w, 0);
-	for (int i = 0; i < 11; i++)
-		wire_put_u64(&w, i == 4 ? 0x600000 : i == 5 ? 0x621000 : 0);
-	wire_put_blob(&w, "0123456789abcdef", 16);
-	wire_put_u32(&w, 022);
-	put_cs(&w, "/work");
-	put_cs(&w, "prog");
-	put_cs(&w, "/usr/bin/prog");
-	wire_put_u32(&w, 2);
-	wire_put_u32(&w, 3);
-	wire_put_u64(&w, 8 << 20);
-	wire_put_u64(&w, UINT64_MAX);
-	wire_put_u32(&w, 7);
-	wire_put_u64(&w, 1024);
-	wire_put_u64(&w, 4096);
-	wire_put_u32(&w, 1);
-	wire_put_u32(&w, 0);
-	for (int i = 0; i < 4; i++)
-		wire_put_u64(&w, 0);
-	sec(ib, IMG_TASK, p, wire_wr_len(&w));
-	wire_wr_init(&w, p, sizeof(p)); /* SIGNALS */
-	wire_put_u32(&w, 10);
-	wire_put_u64(&w, 1ull << 1);
-	wire_put_u64(&w, 0);
-	wire_put_u64(&w, 0);
-	wire_put_u32(&w, 2);
-	wire_put_u64(&w, 0);
-	wire_put_u32(&w, 2);
-	wire_put_u32(&w, 2);
-	wire_put_u64(&w, 1);
-	for (int i = 0; i < 3; i++)
-		wire_put_u64(&w, 0);
-	wire_put_u32(&w, 10);
-	wire_put_u64(&w, 0x7f0000002000);
-	wire_put_u64(&w, 0x14000004);
-	wire_put_u64(&w, 0);
-	wire_put_u64(&w, ~0ull);
-	sec(ib, IMG_SIGNALS, p, wire_wr_len(&w));
-	wire_wr_init(&w, p, sizeof(p)); /* FILES: 0 std, 3 a file, 5 shares 3, 4 remote */
-	wire_put_u32(&w, 4);
-	{
-		static const struct {
-			uint32_t fd;
-			uint8_t kind;
-			int32_t share;
-			const char *path, *mount, *rel;
-		} f[4] = {
-			{ 0, IMG_FD_STD, -1, "pipe:[1]", "", "" },
-			{ 3, IMG_FD_FILE, -1, "/work/out.txt", "", "" },
-			{ 5, IMG_FD_FILE, 3, "/work/out.txt", "", "" },
-			{ 4, IMG_FD_REMOTE, -1, "/data/in.dat", "/data", "in.dat" },
-		};
-
-		for (int i = 0; i < 4; i++) {
-			wire_put_u32(&w, f[i].fd);
-			wire_put_u8(&w, f[i].kind);
-			wire_put_u8(&w, 1);
-			wire_put_u32(&w, 0x8401);
-			wire_put_s64(&w, i ? 100 : -1);
-			wire_put_u32(&w, (uint32_t)f[i].share);
-			put_cs(&w, f[i].path);
-			wire_put_s64(&w, 100);
-			wire_put_s64(&w, 0);
-			wire_put_u32(&w, 0100644);
-			wire_put_u64(&w, 1);
-			wire_put_u64(&w, 2);
-			put_cs(&w, f[i].mount);
-			put_cs(&w, f[i].rel);
-		}
-	}
-	sec(ib, IMG_FILES, p, wire_wr_len(&w));
-	if (bt) { /* BACKTRACE */
-		wire_wr_init(&w, p, sizeof(p));
-		if (bt == 2) {
-			wire_put_u8(&w, IMG_BT_COMPLETE);
-			wire_put_u32(&w, 2);
-			put_cs(&w, "/usr/lib/libc.so.6");
-			put_cs(&w, "/usr/bin/prog");
-			wire_put_u32(&w, 3);
-			wire_put_u64(&w, 0x7f0000003003);
-			wire_put_u64(&w, 0x23);
-			wire_put_u16(&w, 0);
-			wire_put_u64(&w, 0xcf503);
-			put_cs(&w, "clock_nanosleep");
-			wire_put_u64(&w, 0x401234);
-			wire_put_u64(&w, 0x44);
-			wire_put_u16(&w, 1);
-			wire_put_u64(&w, 0x1234);
-			put_cs(&w, "dive");
-			wire_put_u64(&w, 0x12345);
-			wire_put_u64(&w, 0);
-			wire_put_u16(&w, 0xffff);
-			wire_put_u64(&w, 0);
-			put_cs(&w, "");
-		}
-		sec(ib, IMG_BACKTRACE, p, wire_wr_len(&w));
-	}
-	wire_wr_init(&w, p, sizeof(p)); /* MEMMAP: [vdso], 3 regions */
-	wire_put_u64(&w, 0x3ffe00000000ull);
-	wire_put_u64(&w, IMG_HOLE_SIZE);
-	wire_put_u32(&w, 1);
-	put_cs(&w, "[vdso]");
-	wire_put_u64(&w, 0x7fff00000000);
-	wire_put_u64(&w, 0x7fff00002000);
-	wire_put_u64(&w, 0x1234);
-	wire_put_u32(&w, 3);
-	{
-		static const uint64_t r[3][2] = { { 0x400000, 0x404000 }, { 0x600000, 0x621000 },
-						  { 0x7ffd00000000, 0x7ffd00021000 } };
-
-		for (int i = 0; i < 3; i++) {
-			wire_put_u64(&w, r[i][0]);
-			wire_put_u64(&w, r[i][1]);
-			wire_put_u8(&w, i ? 3 : 5);
-			wire_put_u8(&w, i ? IMG_ANON_PRIVATE : IMG_FILE_PRIVATE);
-			wire_put_u8(&w, i == 1 ? IMG_RF_HEAP : i == 2 ? IMG_RF_STACK | IMG_RF_GROWSDOWN : 0);
-			wire_put_u64(&w, 0);
-			wire_put_u64(&w, 0x801);
-			wire_put_u64(&w, i ? 0 : 77);
-			wire_put_u64(&w, i ? 0 : 16384);
-			wire_put_s64(&w, 0);
-			put_cs(&w, i == 0 ? "/usr/bin/prog" : i == 1 ? "[heap]" : "[stack]");
-		}
-	}
-	sec(ib, IMG_MEMMAP, p, wire_wr_len(&w));
-	wire_wr_init(&w, p, sizeof(p)); /* PAGES: region 0 pages 0-1, region 2 pages 3 and 30-31 */
-	wire_put_u32(&w, 0);
-	wire_put_u32(&w, 1);
-	wire_put_u64(&w, 0);
-	wire_put_u32(&w, 2);
-	lz4_frame(&w, 2 * (uint64_t)PS);
-	sec(ib, IMG_PAGES, p, wire_wr_len(&w));
-	wire_wr_init(&w, p, sizeof(p));
-	wire_put_u32(&w, 2);
-	wire_put_u32(&w, 2);
-	wire_put_u64(&w, 3);
-	wire_put_u32(&w, 1);
-	wire_put_u64(&w, 30);
-	wire_put_u32(&w, 2);
-	lz4_frame(&w, 3 * (uint64_t)PS);
-	sec(ib, IMG_PAGES, p, wire_wr_len(&w));
-	wire_wr_init(&w, p, sizeof(p)); /* END */
-	wire_put_u64(&w, 5);
-	wire_put_u64(&w, 0x4000 + 0x21000 + 0x21000);
-	sec(ib, IMG_END, p, wire_wr_len(&w));
-	{ /* footer */
-		uint64_t sum = XXH64(ib->b, ib->len, 0);
-
-		wire_wr_init(&w, ib->b + ib->len, IMG_FOOTER_SIZE);
-		wire_put_bytes(&w, IMG_END_MAGIC, 8);
-		wire_put_u64(&w, ib->len);
-		wire_put_u64(&w, sum);
-		ib->len += IMG_FOOTER_SIZE;
-	}
+	memset(&k, 0, sizeof(k));
+	k.no_bt = bt == 0;
+	k.empty_bt = bt == 1;
+	k.unknown_tag = extra;
+	build(ib, &k);
 }
 
 /* ---- joint files ------------------------------------------------------------------------ */
