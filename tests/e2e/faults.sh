@@ -611,7 +611,12 @@ c4() {
 		need_server A "$ROOTA" --state-dir "$T/net.stateA"
 		saved=("${SERVER_CMD[@]}")
 		SERVER_CMD=(ip netns exec "$NS" "${SERVER_CMD[@]}")
-		need_server B "$ROOTB" --state-dir "$T/net.stateB" --listen tcp:10.200.0.2:0
+		# a listener other hosts can reach needs a key: the job, the tool
+		# and the restart prove it to B (A, unix and ours, has none)
+		rm -f "$T/net.key"
+		"$BIN/ckpt" keygen "$T/net.key"
+		export CKPT_KEY_FILE=$T/net.key
+		need_server B "$ROOTB" --state-dir "$T/net.stateB" --listen tcp:10.200.0.2:0 --key "$T/net.key"
 		SERVER_CMD=("${saved[@]}")
 		SA=unix:$SOCK_A
 		SB=$(grep -m1 '^tcp:10\.200\.0\.2:' "$T/B.ready")
@@ -675,6 +680,7 @@ c4() {
 		fi
 		killprog
 		stop_ab
+		unset CKPT_KEY_FILE
 	else
 		fail "$cell: cannot set up the network namespace"
 	fi
