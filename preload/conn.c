@@ -372,19 +372,6 @@ static int protocol_fail(struct shim_conn *c)
 static char last_err_msg[200];
 static uint32_t last_err_len;
 
-/* A server that did not challenge us may still be trusted with our data on
- * a unix socket when it runs as us or as root; on TCP it must prove the key. */
-static bool server_uid_trusted(const struct shim_conn *c)
-{
-	struct ucred cr;
-	socklen_t cl = sizeof(cr);
-
-	if (strncmp(c->addr, "unix:", 5) != 0 ||
-	    getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0)
-		return false;
-	return cr.uid == geteuid() || cr.uid == 0;
-}
-
 /* Authentication refused: say it once per connection attempt series. */
 static int auth_fail(struct shim_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int auth_fail(struct shim_conn *c, const char *fmt, ...)
@@ -412,7 +399,7 @@ static int authenticate(struct shim_conn *c, const struct wire_hello *r, const u
 	long n;
 
 	if (!r->challenge) {
-		if (server_uid_trusted(c))
+		if (wire_auth_unix_peer_trusted(c->fd))
 			return 0;
 		return auth_fail(c, "the server does not authenticate itself (it was started without "
 				 "--key); refusing to use it while CKPT_KEY_FILE is set");

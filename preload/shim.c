@@ -130,7 +130,7 @@ struct wire_key shim_key;
  * ready). A job key also names the job: CKPT_JOB must agree, or is set. */
 static void read_key(const char *path)
 {
-	char buf[4096];
+	char buf[4096], problem[160];
 	const char *why = NULL;
 	struct stat st;
 	long fd = rs_openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC | O_NOCTTY, 0), n;
@@ -138,13 +138,13 @@ static void read_key(const char *path)
 
 	if (fd < 0)
 		fatal_config("CKPT_KEY_FILE", path, strerror((int)-fd));
-	if (rs_call2(SYS_fstat, fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+	if (rs_call2(SYS_fstat, fd, &st) < 0) {
 		rs_close((int)fd);
-		fatal_config("CKPT_KEY_FILE", path, "not a regular file");
+		fatal_config("CKPT_KEY_FILE", path, "cannot stat it");
 	}
-	if ((st.st_mode & 077) || st.st_uid != geteuid()) {
+	if (wire_key_file_problem(&st, problem, sizeof(problem)) < 0) {
 		rs_close((int)fd);
-		fatal_config("CKPT_KEY_FILE", path, "the key file must be yours and mode 0600 (chmod 600)");
+		fatal_config("CKPT_KEY_FILE", path, problem);
 	}
 	n = rs_read((int)fd, buf, sizeof(buf));
 	rs_close((int)fd);

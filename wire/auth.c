@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -82,9 +83,37 @@ int wire_key_parse(const char *text, size_t len, struct wire_key *k, const char 
 	return -1;
 }
 
+int wire_key_file_problem(const struct stat *st, char *why, size_t cap)
+{
+	if (!S_ISREG(st->st_mode))
+		snprintf(why, cap, "not a regular file");
+	else if (st->st_mode & 077)
+		snprintf(why, cap, "mode %04o lets other users read or change the key; it must be mode 0600: "
+			 "run chmod 600 on it", (unsigned)(st->st_mode & 07777));
+	else if (st->st_uid != geteuid())
+		snprintf(why, cap, "owned by uid %lu, not by this user (uid %lu)", (unsigned long)st->st_uid,
+			 (unsigned long)geteuid());
+	else
+		return 0;
+	return -1;
+}
+
+int wire_auth_unix_peer_trusted(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	struct ucred cr;
+	socklen_t cl = sizeof(cr);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0 || ss.ss_family != AF_UNIX ||
+	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0)
+		return 0;
+	return cr.uid == geteuid() || cr.uid == 0;
+}
+
 int wire_key_load(const char *path, struct wire_key *k, char *err, size_t errcap)
 {
-	char buf[4096];
+	char buf[4096], problem[160];
 	const char *why = NULL;
 	struct stat st;
 	ssize_t n;
@@ -94,20 +123,13 @@ int wire_key_load(const char *path, struct wire_key *k, char *err, size_t errcap
 		snprintf(err, errcap, "%s: %s", path, strerror(errno));
 		return -1;
 	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		snprintf(err, errcap, "%s: not a regular file", path);
+	if (fstat(fd, &st) < 0) {
+		snprintf(err, errcap, "%s: %s", path, strerror(errno));
 		close(fd);
 		return -1;
 	}
-	if (st.st_mode & 077) {
-		snprintf(err, errcap, "%s: mode %04o lets other users read or change the key; run: chmod 600 %s",
-			 path, (unsigned)(st.st_mode & 07777), path);
-		close(fd);
-		return -1;
-	}
-	if (st.st_uid != geteuid()) {
-		snprintf(err, errcap, "%s: owned by uid %lu, not by this user (uid %lu)", path,
-			 (unsigned long)st.st_uid, (unsigned long)geteuid());
+	if (wire_key_file_problem(&st, problem, sizeof(problem)) < 0) {
+		snprintf(err, errcap, "%s: %s", path, problem);
 		close(fd);
 		return -1;
 	}

@@ -35,6 +35,15 @@ struct wire_key {
  * 0, or -1 with *why set to a one-line reason (the key bytes are never part
  * of it). */
 int wire_key_parse(const char *text, size_t len, struct wire_key *k, const char **why);
+struct stat;
+/* Is a key file of this stat acceptable (a regular file owned by this user,
+ * no permission for group or others)? 0, or -1 with the reason in why. The
+ * shim calls it on a raw fstat; wire_key_load on its own. */
+int wire_key_file_problem(const struct stat *st, char *why, size_t cap);
+/* 1 if fd is a unix socket whose peer runs as this user or as root: a
+ * server that did not challenge a key holder is trusted only then. */
+int wire_auth_unix_peer_trusted(int fd);
+
 /* Read and parse the key file at path, which must be a regular file owned
  * by this user with no permission for group or others. 0, or -1 with a
  * one-line reason (naming path) in err. */

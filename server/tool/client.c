@@ -297,18 +297,6 @@ static int load_key(void)
 	return key_state;
 }
 
-/* A server that did not challenge us is trusted on a unix socket when it
- * runs as us or as root; else it must prove the key. */
-static int server_uid_trusted(int fd, const char *addr)
-{
-	struct ucred cr;
-	socklen_t cl = sizeof(cr);
-
-	if (strncmp(addr, "unix:", 5) != 0 || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0)
-		return 0;
-	return cr.uid == geteuid() || cr.uid == 0;
-}
-
 /* Check the server's proof in r, then prove ours (PROTOCOL.md 3.4). */
 static int authenticate(struct tconn *c, const struct wire_hello *r, const uint8_t *cnonce,
 			const char *job)
@@ -319,7 +307,7 @@ static int authenticate(struct tconn *c, const struct wire_hello *r, const uint8
 	int rc;
 
 	if (!r->challenge) {
-		if (server_uid_trusted(c->fd, c->addr))
+		if (wire_auth_unix_peer_trusted(c->fd))
 			return 0;
 		return terr("server %s does not authenticate itself (started without --key); not using it "
 			    "while CKPT_KEY_FILE is set", c->addr);
