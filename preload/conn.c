@@ -936,30 +936,60 @@ int shim_rpc_async(struct shim_conn *c, void *req, size_t reqlen, const void *ex
 	return 0;
 }
 
-void shim_prefetch(struct shim_conn *c, struct shim_ofd *ofd, off_t off, uint32_t n)
+void shim_prefetch(struct shim_conn *c, struct shim_ofd *ofd, off_t off, uint32_t n,
+		  unsigned int depth)
 {
-	uint8_t req[64];
-	struct wire_pread m = {ofd->handle, (uint64_t)off, n};
+	uint8_t req[SHIM_PREFETCH_MAX * 64];
 	struct iovec iov = {req, 0};
-	uint64_t id;
-	long len;
+	unsigned int have = 0, want, room;
+	size_t pos = 0;
+	uint64_t next = (uint64_t)off;
 
-	if (c->fd < 0 || c->pid != shim_pid || c->nin >= SHIM_MAX_INFLIGHT / 2)
+	if (c->fd < 0 || c->pid != shim_pid || !depth)
 		return;
-	len = wire_enc_pread(req, sizeof(req), 0, &m);
-	if (len < 0)
+	if (depth > SHIM_PREFETCH_MAX)
+		depth = SHIM_PREFETCH_MAX;
+	/* Blocks of this file already asked for: continue after the last. */
+	for (unsigned int i = 0; i < c->nin; i++) {
+		const struct shim_inflight *in = &c->inflight[(c->head + i) % SHIM_MAX_INFLIGHT];
+
+		if (in->type == WIRE_PREAD && in->ofd == ofd) {
+			have++;
+			next = in->off + in->len;
+		}
+	}
+	/* Refill only when at most one block is left, so that the server,
+	 * woken once, finds several requests: a wakeup costs more than a
+	 * request. */
+	if (have > 1 || have >= depth)
+		return;
+	want = depth - have;
+	room = c->nin < SHIM_MAX_INFLIGHT / 2 ? SHIM_MAX_INFLIGHT / 2 - c->nin : 0;
+	if (want > room)
+		want = room;
+	if (!want)
 		return;
 	arm(c);
-	id = c->next_id++;
-	put_id(req, id);
-	iov.iov_len = (size_t)len;
+	for (unsigned int k = 0; k < want; k++) {
+		struct wire_pread m = {ofd->handle, next + (uint64_t)k * n, n};
+		long len = wire_enc_pread(req + pos, 64, 0, &m);
+
+		if (len < 0)
+			return;
+		put_id(req + pos, c->next_id + k);
+		pos += (size_t)len;
+	}
+	iov.iov_len = pos;
 	if (send_all(c, &iov, 1) < 0) {
 		transport_fail(c, "sending", errno); /* the next call reconnects */
 		return;
 	}
-	c->inflight[(c->head + c->nin) % SHIM_MAX_INFLIGHT] = (struct shim_inflight){
-		id, ofd, n, WIRE_PREAD, false, (uint32_t)c->ring_w, (uint64_t)off};
-	c->nin++;
+	for (unsigned int k = 0; k < want; k++) {
+		c->inflight[(c->head + c->nin) % SHIM_MAX_INFLIGHT] = (struct shim_inflight){
+			c->next_id++, ofd, n, WIRE_PREAD, false, (uint32_t)c->ring_w,
+			next + (uint64_t)k * n};
+		c->nin++;
+	}
 }
 
 /* shim_take_prefetch without reconnecting. */

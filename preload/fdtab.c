@@ -529,6 +529,12 @@ int shim_flush_all(void)
 	return rc;
 }
 
+void shim_drop_all_reads(void)
+{
+	for (struct shim_conn *c = shim_conns; c; c = c->next)
+		shim_drop_reads(c, 0, 0);
+}
+
 void shim_drop_reads(struct shim_conn *c, uint64_t dev, uint64_t ino)
 {
 	if (c->nin && ino)
@@ -595,6 +601,22 @@ static ssize_t fetch(struct shim_ofd *o, void *dst, size_t n, off_t off)
 	return (ssize_t)got;
 }
 
+/* Record a fetch of k bytes at `at`: the run of fetches that each began
+ * where the one before ended, which sets how far ahead to ask (a reader
+ * that jumps around gets no prefetch; one that keeps on gets up to
+ * SHIM_PREFETCH_MAX blocks, so that the server, woken once, finds several
+ * requests waiting). */
+static void note_fetch(struct shim_ofd *o, off_t at, ssize_t k)
+{
+	if (at == o->seq_end) {
+		if (o->seq_run < SHIM_PREFETCH_MAX)
+			o->seq_run++;
+	} else {
+		o->seq_run = 0;
+	}
+	o->seq_end = at + k;
+}
+
 ssize_t shim_ofd_pread(struct shim_ofd *o, void *buf, size_t n, off_t off)
 {
 	uint8_t *dst = buf;
@@ -635,12 +657,13 @@ ssize_t shim_ofd_pread(struct shim_ofd *o, void *buf, size_t n, off_t off)
 				k = fetch(o, dst + done, ask, at);
 			if (k < 0)
 				return done ? (ssize_t)done : -1;
+			note_fetch(o, at, k);
 			done += (size_t)k;
 			if (k == 0 || (size_t)k < ask)
 				break;
-			/* A sequential reader in big blocks: ask for the next one now. */
+			/* A sequential reader in big blocks: ask for the next ones now. */
 			if (done == n && shim_rbuf_size)
-				shim_prefetch(o->conn, o, at + k, (uint32_t)ask);
+				shim_prefetch(o->conn, o, at + k, (uint32_t)ask, o->seq_run);
 			continue;
 		}
 		if (!o->rbuf) {
@@ -664,14 +687,15 @@ ssize_t shim_ofd_pread(struct shim_ofd *o, void *buf, size_t n, off_t off)
 				k = fetch(o, o->rbuf, ask, at);
 			if (k < 0)
 				return done ? (ssize_t)done : -1;
+			note_fetch(o, at, k);
 			o->roff = at;
 			o->rlen = (size_t)k;
 			if (k == 0)
 				break;
 			/* A full-size window read sequentially: ask for the next
-			 * one while the program consumes this one. */
+			 * ones while the program consumes this one. */
 			if ((size_t)k == ask && ask == fetch_size(o, shim_rbuf_size))
-				shim_prefetch(o->conn, o, at + k, (uint32_t)ask);
+				shim_prefetch(o->conn, o, at + k, (uint32_t)ask, o->seq_run);
 		}
 	}
 	return (ssize_t)done;

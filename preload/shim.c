@@ -232,6 +232,7 @@ static void atfork_prepare(void)
 		return;
 	shim_lock();
 	shim_flush_all();
+	shim_drop_all_reads();
 	shim_share_cursors();
 }
 

@@ -201,9 +201,13 @@ int shim_rpc(struct shim_conn *c, void *req, size_t reqlen, const void *extra, s
  * with errno EIO on a transport failure. Lock held. */
 int shim_rpc_async(struct shim_conn *c, void *req, size_t reqlen, const void *extra,
 		   size_t extralen, struct shim_ofd *ofd);
-/* Ask now for the block [off, off + n) of ofd that a sequential reader
- * will want next; the reply waits in the socket. Lock held. */
-void shim_prefetch(struct shim_conn *c, struct shim_ofd *ofd, off_t off, uint32_t n);
+/* Ask now for the blocks of n bytes from off on that a sequential reader of
+ * ofd will want next, up to depth (at most SHIM_PREFETCH_MAX) of them
+ * outstanding, continuing after those already asked for; the replies wait
+ * in the socket. Lock held. */
+#define SHIM_PREFETCH_MAX 8
+void shim_prefetch(struct shim_conn *c, struct shim_ofd *ofd, off_t off, uint32_t n,
+		   unsigned int depth);
 /* If the oldest outstanding request is ofd's prefetch of exactly
  * [off, off + n), receive its data into dst and return the byte count;
  * otherwise discard any prefetch and return -2; -1 on failure. Lock held. */
@@ -264,6 +268,8 @@ struct shim_ofd {
 	size_t rlen;
 	off_t roff;
 	size_t ra_window;       /* grows with sequential reads */
+	off_t seq_end;          /* where the last block fetched from the server ended */
+	unsigned int seq_run;   /* fetches in a row that began at seq_end */
 	/* directory stream state (fdopendir) */
 	uint64_t dir_cookie;
 	struct shim_ofd *dirty_next; /* on the dirty list while wlen > 0 */
@@ -329,6 +335,10 @@ int shim_flush_conn(struct shim_conn *c);
 /* Flush every buffer and wait for every acknowledgement: at fork, exec and
  * exit, so the next reader (another process, another session) sees it all. */
 int shim_flush_all(void);
+/* Forget every read-ahead window and prefetched block: before another
+ * process (a child after fork, a spawned command) may change the files, so
+ * that what this one reads afterwards comes from the server. Lock held. */
+void shim_drop_all_reads(void);
 void shim_drop_reads(struct shim_conn *c, uint64_t dev, uint64_t ino);
 
 /* ---- remote operations (lock held; -1 with errno) -------------------------------- */

@@ -29,7 +29,7 @@ void shim_flush_before_exec(void)
 	INIT();
 	if (!shim_nmounts)
 		return;
-	SHIM_KEEP_ERRNO(shim_lock(); shim_flush_all(); shim_unlock());
+	SHIM_KEEP_ERRNO(shim_lock(); shim_flush_all(); shim_drop_all_reads(); shim_unlock());
 }
 
 /* Flush, share the cursors and describe the surviving remote fds; returns
@@ -43,6 +43,7 @@ static char *prepare_exec(void)
 		return NULL;
 	shim_lock();
 	shim_flush_all();
+	shim_drop_all_reads();
 	shim_share_cursors();
 	spec = shim_fds_env();
 	shim_unlock();

@@ -47,4 +47,36 @@ run_prog fsops default
 run_prog fsops unbuffered CKPT_WRITE_BEHIND=0 CKPT_READ_AHEAD=0
 run_prog fsops tiny-buffers CKPT_WRITE_BEHIND=4097 CKPT_READ_AHEAD=4097
 run_prog fdnums fd-numbers
+run_prog readseq readseq
+run_prog readseq readseq-tiny-window CKPT_READ_AHEAD=4097
+run_prog readseq readseq-no-read-ahead CKPT_READ_AHEAD=0
+
+# How many blocks a reader in 1 MiB blocks asks for, counted in the log of
+# a server at debug level: a reader that jumps around gets no prefetched
+# block it then throws away, and one that stops early after a sequential
+# start leaves at most 8 blocks asked for in vain.
+need_server d "$T/droot" --log-level debug
+mkdir -p "$T/droot/pf"
+head -c $((16 << 20)) /dev/urandom >"$T/droot/pf/f"
+# preads DESC PYTHON: runs PYTHON (f: the file, opened unbuffered) under
+# the shim and prints how many PREAD requests the server logged meanwhile.
+preads() {
+	local before after
+	before=$(grep -c ' PREAD #' "$T/d.log")
+	shimt "/data=unix:$SOCK_d" "$PY" -c "f = open('/data/pf/f', 'rb', buffering=0)
+$1
+f.close()" || echo "python failed"
+	after=$(grep -c ' PREAD #' "$T/d.log")
+	echo $((after - before))
+}
+n=$(preads "for b in (7, 2, 9, 0, 11, 5, 13, 1):
+    f.seek(b << 20); assert len(f.read(1 << 20)) == 1 << 20")
+if [ "$n" = 8 ]; then pass "prefetch: 8 reads of 1 MiB at scattered offsets are 8 requests"
+else fail "prefetch: 8 reads of 1 MiB at scattered offsets made $n requests, not 8"; fi
+n=$(preads "for b in range(3): assert len(f.read(1 << 20)) == 1 << 20")
+if [ "$n" -ge 3 ] && [ "$n" -le 11 ]; then pass "prefetch: a reader stopping after 3 MiB made $n requests (3 to 11)"
+else fail "prefetch: a reader stopping after 3 MiB made $n requests, not 3 to 11"; fi
+n=$(preads "while f.read(1 << 20): pass")
+if [ "$n" -ge 17 ] && [ "$n" -le 25 ]; then pass "prefetch: reading 16 MiB to the end made $n requests (17 to 25)"
+else fail "prefetch: reading 16 MiB to the end made $n requests, not 17 to 25"; fi
 finish
