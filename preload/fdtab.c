@@ -529,8 +529,9 @@ int shim_flush_all(void)
 	return rc;
 }
 
-void shim_drop_all_reads(void)
+void shim_before_child(void)
 {
+	shim_flush_all();
 	for (struct shim_conn *c = shim_conns; c; c = c->next)
 		shim_drop_reads(c, 0, 0);
 }

@@ -231,8 +231,7 @@ static void atfork_prepare(void)
 	if (!shim_nmounts)
 		return;
 	shim_lock();
-	shim_flush_all();
-	shim_drop_all_reads();
+	shim_before_child();
 	shim_share_cursors();
 }
 

@@ -335,10 +335,11 @@ int shim_flush_conn(struct shim_conn *c);
 /* Flush every buffer and wait for every acknowledgement: at fork, exec and
  * exit, so the next reader (another process, another session) sees it all. */
 int shim_flush_all(void);
-/* Forget every read-ahead window and prefetched block: before another
- * process (a child after fork, a spawned command) may change the files, so
- * that what this one reads afterwards comes from the server. Lock held. */
-void shim_drop_all_reads(void);
+/* Before another process (a child after fork, a spawned or exec'd
+ * command) may use the files: shim_flush_all, so that it sees every write,
+ * then forget every read-ahead window and prefetched block, so that what
+ * this process reads afterwards comes from the server. Lock held. */
+void shim_before_child(void);
 void shim_drop_reads(struct shim_conn *c, uint64_t dev, uint64_t ino);
 
 /* ---- remote operations (lock held; -1 with errno) -------------------------------- */

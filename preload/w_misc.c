@@ -29,7 +29,7 @@ void shim_flush_before_exec(void)
 	INIT();
 	if (!shim_nmounts)
 		return;
-	SHIM_KEEP_ERRNO(shim_lock(); shim_flush_all(); shim_drop_all_reads(); shim_unlock());
+	SHIM_KEEP_ERRNO(shim_lock(); shim_before_child(); shim_unlock());
 }
 
 /* Flush, share the cursors and describe the surviving remote fds; returns
@@ -42,8 +42,7 @@ static char *prepare_exec(void)
 	if (!shim_nmounts)
 		return NULL;
 	shim_lock();
-	shim_flush_all();
-	shim_drop_all_reads();
+	shim_before_child();
 	shim_share_cursors();
 	spec = shim_fds_env();
 	shim_unlock();
