@@ -64,7 +64,8 @@ enum wire_type {
 	WIRE_LINK = 18,
 	WIRE_STATFS = 19,
 	WIRE_PING = 20,
-	/* 21..31: free for file calls */
+	WIRE_READ_FD = 21, /* same-host sessions only: a read-only fd of an open file */
+	/* 22..31: free for file calls */
 	/* 32..63: the checkpoint family (PROTOCOL.md 4.4) */
 	WIRE_CKPT_PREPARE = 32,
 	WIRE_CKPT_DONE = 33,
@@ -81,7 +82,7 @@ enum wire_type {
 	WIRE_TYPE_MAX = 96 /* highest number in use; the numbers between are not all defined */
 };
 /* Number of defined message types. */
-#define WIRE_TYPE_COUNT 30
+#define WIRE_TYPE_COUNT 31
 /* 1 if type is a defined message type, else 0. */
 int wire_type_known(uint16_t type);
 
@@ -334,11 +335,14 @@ struct wire_hello {
 	 * AUTH_CHALLENGE (challenge set) with the server's nonce and its proof. */
 	uint8_t auth_kind;
 	uint8_t challenge;
+	/* Reply: READ_FDS, the session may ask READ_FD (PROTOCOL.md 4.3). */
+	uint8_t read_fds;
 	uint8_t nonce[32];
 	uint8_t proof[32];
 };
 #define WIRE_OPT_AUTH_OFFER 1     /* kind[1] nonce[32] */
 #define WIRE_OPT_AUTH_CHALLENGE 2 /* nonce[32] proof[32] */
+#define WIRE_OPT_READ_FDS 3       /* (empty) */
 
 /* Requests. A "target" is a file handle, or a path relative to the export
  * root (no leading '/', clean: no "." or ".." components, no empty
@@ -358,7 +362,7 @@ struct wire_open_reply {
 	uint64_t handle;
 	struct wire_stat st;
 };
-struct wire_handle { /* CLOSE, FSTAT */
+struct wire_handle { /* CLOSE, FSTAT, READ_FD */
 	uint64_t handle;
 };
 struct wire_pread {

@@ -205,7 +205,9 @@ static int check_hello(const struct wire_hello *m)
 	int bo = (m->byte_order == WIRE_BO_LITTLE || m->byte_order == WIRE_BO_BIG) ? WIRE_OK
 										    : WIRE_EINVAL;
 
-	int auth = m->auth_kind > 2 || (m->auth_kind && m->challenge) ? WIRE_EINVAL : WIRE_OK;
+	int auth = m->auth_kind > 2 || (m->auth_kind && m->challenge) || m->read_fds > 1
+			   ? WIRE_EINVAL
+			   : WIRE_OK;
 
 	return FIRST_ERR(FIRST_ERR(bo, auth), check_text(m->arch, WIRE_MAX_STR),
 			 check_text(m->job, WIRE_MAX_STR), check_text(m->peer, WIRE_MAX_STR));
@@ -251,6 +253,10 @@ long wire_enc_hello(void *buf, size_t cap, uint64_t id, uint16_t flags, const st
 		wire_put_bytes(&w, m->nonce, sizeof(m->nonce));
 		wire_put_bytes(&w, m->proof, sizeof(m->proof));
 	}
+	if (m->read_fds) {
+		wire_put_u16(&w, WIRE_OPT_READ_FDS);
+		wire_put_u16(&w, 0);
+	}
 	return wire_frame_end(&w);
 }
 
@@ -270,7 +276,8 @@ int wire_dec_hello(const void *p, size_t len, struct wire_hello *m)
 	m->job = wire_get_str(&r, WIRE_MAX_STR);
 	m->peer = wire_get_str(&r, WIRE_MAX_STR);
 	/* options: tag[2] len[2] bytes[len] to the end; the authentication
-	 * options have a fixed length and appear at most once, one of them. */
+	 * options have a fixed length and appear at most once, one of them;
+	 * READ_FDS is empty and appears at most once. */
 	while (!r.err && r.p != r.end) {
 		uint16_t tag = wire_get_u16(&r), olen = wire_get_u16(&r);
 
@@ -293,6 +300,10 @@ int wire_dec_hello(const void *p, size_t len, struct wire_hello *m)
 			rd_copy(&r, m->nonce, sizeof(m->nonce));
 			rd_copy(&r, m->proof, sizeof(m->proof));
 			m->challenge = 1;
+		} else if (tag == WIRE_OPT_READ_FDS) {
+			if (olen != 0 || m->read_fds)
+				return WIRE_EINVAL;
+			m->read_fds = 1;
 		} else {
 			rd_skip(&r, olen);
 		}

@@ -5,8 +5,9 @@
  *   - the encoders refuse only what the decoders refuse, so a decoded
  *     message always encodes again;
  *   - the encoding is canonical: decode -> encode gives the same payload
- *     bytes (HELLO: the same bytes up to its options, which the encoder
- *     never writes), in a frame with the right header;
+ *     bytes (HELLO: the same bytes up to its options, of which the encoder
+ *     writes only those it knows, in its own order), in a frame with the
+ *     right header;
  *   - strings and blobs point into the payload, even after a failed decode;
  *   - the return value is 0 or a WIRE_E* code.
  * The output buffer is exactly as large as the expected frame, so an
@@ -84,6 +85,7 @@ static void fz_hello(const struct fz_ctx *c)
 	struct wire_hello m, m2;
 	uint8_t *o;
 	long enc;
+	size_t opts;
 	int rc = wire_dec_hello(c->p, c->n, &m);
 
 	fz_rc(c, rc);
@@ -94,19 +96,24 @@ static void fz_hello(const struct fz_ctx *c)
 		return;
 	o = fz_buf(c);
 	enc = wire_enc_hello(o, WIRE_HDR_SIZE + c->n, 7, c->flags, &m);
-	/* the encoder writes only the authentication option it decoded, so
-	 * without one the result is a prefix of what was decoded (unknown
-	 * options dropped), and never longer than it with one */
-	FUZZ_CHECK(enc >= (long)WIRE_HDR_SIZE && enc <= (long)(WIRE_HDR_SIZE + c->n) &&
-			   (m.auth_kind || m.challenge ||
-			    !memcmp(o + WIRE_HDR_SIZE, c->p, (size_t)enc - WIRE_HDR_SIZE)),
-		   "HELLO: decode -> encode gives %ld bytes that are not the payload's prefix", enc);
+	/* the encoder writes the options it decoded and knows (authentication,
+	 * READ_FDS) after the fixed fields, dropping unknown ones: so the
+	 * result is never longer than what was decoded, and its fixed part
+	 * (all but those options) is a prefix of the payload, wherever the
+	 * options stood in it */
+	opts = (m.auth_kind ? 4 + 1 + sizeof(m.nonce) : 0) +
+	       (m.challenge ? 4 + sizeof(m.nonce) + sizeof(m.proof) : 0) + (m.read_fds ? 4 : 0);
+	FUZZ_CHECK(enc >= (long)(WIRE_HDR_SIZE + opts) && enc <= (long)(WIRE_HDR_SIZE + c->n) &&
+			   !memcmp(o + WIRE_HDR_SIZE, c->p, (size_t)enc - WIRE_HDR_SIZE - opts),
+		   "HELLO: decode -> encode gives %ld bytes whose fixed part is not the payload's prefix",
+		   enc);
 	FUZZ_CHECK(wire_dec_hello(o + WIRE_HDR_SIZE, (size_t)enc - WIRE_HDR_SIZE, &m2) == WIRE_OK &&
 			   m2.version == m.version && m2.byte_order == m.byte_order &&
 			   m2.page_size == m.page_size && m2.pid == m.pid && m2.session == m.session &&
 			   m2.max_frame == m.max_frame && fz_str_eq(m2.arch, m.arch) &&
 			   fz_str_eq(m2.job, m.job) && fz_str_eq(m2.peer, m.peer) &&
 			   m2.auth_kind == m.auth_kind && m2.challenge == m.challenge &&
+			   m2.read_fds == m.read_fds &&
 			   (!(m.auth_kind || m.challenge) || !memcmp(m2.nonce, m.nonce, sizeof(m.nonce))) &&
 			   (!m.challenge || !memcmp(m2.proof, m.proof, sizeof(m.proof))),
 		   "HELLO: decode -> encode -> decode differs");
@@ -578,6 +585,9 @@ static const struct fz_dec fz_decs[] = {
 	FZ_REQ(JOB_LIST, empty),	FZ_REP(JOB_LIST, job_list_reply),
 	FZ_REQ(ROLLBACK_CHECK, gen),	FZ_REP(ROLLBACK_CHECK, rollback_reply),
 	FZ_REQ(AUTH, auth),		FZ_REP(AUTH, empty),
+	/* new entries go last: the committed seeds keep their control bytes
+	 * (only the error reply's, always last, moves) */
+	FZ_REQ(READ_FD, handle),	FZ_REP(READ_FD, empty),
 };
 /* The last entry: any error reply. */
 #define FZ_NDECS (FZ_ARRAY_LEN(fz_decs) + 1)

@@ -59,15 +59,20 @@ static long sample(uint16_t type, int reply, uint8_t *buf, size_t cap)
 	uint64_t id = 42;
 
 	if (type == WIRE_HELLO) {
-		struct wire_hello m = { WIRE_PROTO_VERSION, WIRE_BO_LITTLE, PS, reply ? 0 : 4242,
-					reply ? 9 : 0, WIRE_MAX_FRAME, S("x86_64"), S("job1"),
-					S(reply ? "ckpt-server 0.1.0" : "libckptshim 0.1.0"), 0, 0, { 0 }, { 0 } };
+		/* designated: struct wire_hello grows with the options */
+		struct wire_hello m = { .version = WIRE_PROTO_VERSION, .byte_order = WIRE_BO_LITTLE,
+					.page_size = PS, .pid = reply ? 0 : 4242, .session = reply ? 9 : 0,
+					.max_frame = WIRE_MAX_FRAME, .arch = S("x86_64"), .job = S("job1"),
+					.peer = S(reply ? "ckpt-server 0.1.0" : "libckptshim 0.1.0") };
 
-		/* with the authentication option of its side (PROTOCOL.md 3.4) */
-		if (reply)
+		/* with the authentication option of its side (PROTOCOL.md 3.4);
+		 * the reply also offers READ_FD, as to a unix peer of our user */
+		if (reply) {
 			m.challenge = 1;
-		else
+			m.read_fds = 1;
+		} else {
 			m.auth_kind = 2;
+		}
 		memset(m.nonce, 0x5a, sizeof(m.nonce));
 		memset(m.proof, 0xa5, sizeof(m.proof));
 		return wire_enc_hello(buf, cap, id, reply ? WIRE_F_REPLY : 0, &m);
@@ -139,7 +144,8 @@ static long sample(uint16_t type, int reply, uint8_t *buf, size_t cap)
 		return wire_enc_open(buf, cap, id, &m);
 	}
 	case WIRE_CLOSE:
-	case WIRE_FSTAT: {
+	case WIRE_FSTAT:
+	case WIRE_READ_FD: {
 		struct wire_handle m = { 5 };
 
 		return wire_enc_handle(buf, cap, type, id, &m);
@@ -286,6 +292,17 @@ static void msg_seeds(void)
 		wire_hdr_encode(buf, &h);
 		memcpy(buf + n, stream[0], slen[0]);
 		put_file("frame", "server-hello-options", 0, buf, (size_t)n + slen[0]);
+	}
+	{ /* READ_FDS after an option the encoder drops: decode -> encode moves
+	   * it up, so only the fixed part stays a prefix (fz_hello) */
+		static const uint8_t opts[] = { 0x7f, 0xff, 0, 1, 'x', 0, WIRE_OPT_READ_FDS, 0, 0 };
+		long n = sample(WIRE_HELLO, 0, buf, sizeof(buf) - sizeof(opts));
+
+		must(n, "HELLO");
+		memcpy(buf + n, opts, sizeof(opts));
+		n += (long)sizeof(opts);
+		put_file("msg", "00-HELLO-req-read-fds-after-unknown", 0, buf + WIRE_HDR_SIZE,
+			 (size_t)n - WIRE_HDR_SIZE);
 	}
 	/* frame control: bits 0-1 max frame, bit 2 the client's direction */
 	put_file("frame", "server-stream", 0, stream[0], slen[0]);

@@ -203,6 +203,16 @@ static long e_handle(void *b, size_t c)
 }
 static int d_handle(const void *p, size_t n) { struct wire_handle m; return wire_dec_handle(p, n, &m); }
 
+/* READ_FD: a handle request, whose reply is empty (its descriptor travels
+ * beside the frame, not in it). */
+static long e_read_fd(void *b, size_t c)
+{
+	struct wire_handle m = { BIG };
+
+	return wire_enc_handle(b, c, WIRE_READ_FD, 21, &m);
+}
+static long e_read_fd_r(void *b, size_t c) { return wire_enc_empty(b, c, WIRE_READ_FD, WIRE_F_REPLY, 21); }
+
 static long e_pread(void *b, size_t c)
 {
 	struct wire_pread m = { BIG, 0x7fffffffffffffffull, WIRE_MAX_DATA };
@@ -398,6 +408,8 @@ static const struct msg_case cases[] = {
 	{ "image read", e_image_read, d_image_read, WIRE_IMAGE_READ, 0, WIRE_ETRAIL, 0 },
 	{ "job list reply", e_jobs_r, d_jobs_r, WIRE_JOB_LIST, R, WIRE_ETRAIL, 0 },
 	{ "auth", e_auth, d_auth, WIRE_AUTH, 0, WIRE_ETRAIL, 0 },
+	{ "read_fd", e_read_fd, d_handle, WIRE_READ_FD, 0, WIRE_ETRAIL, 0 },
+	{ "read_fd reply", e_read_fd_r, d_empty, WIRE_READ_FD, R, WIRE_ETRAIL, 0 },
 };
 #undef R
 #define NCASES (sizeof(cases) / sizeof(cases[0]))
@@ -582,7 +594,7 @@ Test(header, types)
 	int known = 0;
 
 	for (t = 1; t <= WIRE_TYPE_MAX; t++) {
-		int ok = t <= WIRE_PING || (t >= WIRE_CKPT_PREPARE && t <= WIRE_CKPT_ABORT) ||
+		int ok = t <= WIRE_READ_FD || (t >= WIRE_CKPT_PREPARE && t <= WIRE_CKPT_ABORT) ||
 			 (t >= WIRE_ROLLBACK_QUERY && t <= WIRE_ROLLBACK_CHECK) || t == WIRE_AUTH;
 
 		cr_assert_eq(hdr_rc(16, (uint16_t)t, 0, WIRE_MAX_FRAME), ok ? WIRE_OK : WIRE_ETYPE,
@@ -593,7 +605,9 @@ Test(header, types)
 	cr_assert_eq(known, WIRE_TYPE_COUNT);
 	cr_assert_eq(hdr_rc(16, 0, 0, WIRE_MAX_FRAME), WIRE_ETYPE);
 	cr_assert_eq(hdr_rc(16, WIRE_TYPE_MAX + 1, 0, WIRE_MAX_FRAME), WIRE_ETYPE);
-	cr_assert_eq(hdr_rc(16, 21, 0, WIRE_MAX_FRAME), WIRE_ETYPE);
+	cr_assert_eq(hdr_rc(16, 21, 0, WIRE_MAX_FRAME), WIRE_OK); /* READ_FD */
+	cr_assert_eq(hdr_rc(16, 22, 0, WIRE_MAX_FRAME), WIRE_ETYPE);
+	cr_assert_eq(hdr_rc(16, 31, 0, WIRE_MAX_FRAME), WIRE_ETYPE);
 	cr_assert_eq(hdr_rc(16, 36, 0, WIRE_MAX_FRAME), WIRE_ETYPE);
 	cr_assert_eq(hdr_rc(16, 63, 0, WIRE_MAX_FRAME), WIRE_ETYPE);
 	cr_assert_eq(hdr_rc(16, 69, 0, WIRE_MAX_FRAME), WIRE_ETYPE);
@@ -882,7 +896,7 @@ static int hello_with_options(const uint8_t *opt, size_t olen, struct wire_hello
 Test(hello, unknown_options_are_skipped)
 {
 	static const uint8_t opts[] = {
-		0x00, 0x03, 0x00, 0x03, 'a', 'b', 'c', /* tag 3, 3 bytes */
+		0x01, 0x00, 0x00, 0x03, 'a', 'b', 'c', /* tag 0x100, 3 bytes */
 		0x12, 0x34, 0x00, 0x00,		       /* tag 0x1234, empty */
 		0xff, 0xff, 0x00, 0x01, 0x00,	       /* tag 0xffff, 1 byte */
 	};
@@ -897,7 +911,7 @@ Test(hello, unknown_options_are_skipped)
 
 Test(hello, truncated_option_is_refused)
 {
-	static const uint8_t opts[] = { 0x00, 0x03, 0x00, 0x04, 'a', 'b', 'c' };
+	static const uint8_t opts[] = { 0x01, 0x00, 0x00, 0x04, 'a', 'b', 'c' }; /* an unknown tag */
 	struct wire_hello m;
 	uint8_t *keep;
 	size_t l;
@@ -961,6 +975,117 @@ Test(hello, strings_bounded_and_without_nul)
 	cr_assert_eq(wire_enc_hello(fbuf, sizeof(fbuf), 1, 0, &h), WIRE_EINVAL);
 }
 
+/* READ_FDS (tag 3, PROTOCOL.md 3.1): empty, at most once; in a reply it
+ * offers READ_FD. The encoder writes it after any authentication option. */
+Test(hello, read_fds_round_trip_both_ways)
+{
+	uint16_t fl[2] = { 0, WIRE_F_REPLY };
+
+	for (int i = 0; i < 2; i++) {
+		struct wire_hello h = sample_hello, m;
+		long plain = wire_enc_hello(fbuf, sizeof(fbuf), BIG, fl[i], &sample_hello), n;
+		const uint8_t *p;
+		size_t plen;
+
+		cr_assert_gt(plain, 0);
+		h.read_fds = 1;
+		n = wire_enc_hello(fbuf, sizeof(fbuf), BIG, fl[i], &h);
+		p = payload_of(fbuf, n, WIRE_HELLO, fl[i], BIG, &plen);
+		cr_assert_eq(n, plain + 4, "the option is 4 bytes: tag and length");
+		cr_assert(memcmp(p + plen - 4, "\x00\x03\x00\x00", 4) == 0, "tag 3, length 0, last");
+		memset(&m, 0xee, sizeof(m));
+		cr_assert_eq(wire_dec_hello(p, plen, &m), WIRE_OK);
+		cr_assert_eq(m.read_fds, 1);
+		cr_assert_eq(m.auth_kind, 0);
+		cr_assert_eq(m.challenge, 0);
+		cr_assert_eq(m.session, BIG);
+		assert_str(m.peer, "ckpt-shim 0.1.0");
+		/* without it: 0, whatever the struct held */
+		n = wire_enc_hello(fbuf, sizeof(fbuf), BIG, fl[i], &sample_hello);
+		p = payload_of(fbuf, n, WIRE_HELLO, fl[i], BIG, &plen);
+		memset(&m, 0xee, sizeof(m));
+		cr_assert_eq(wire_dec_hello(p, plen, &m), WIRE_OK);
+		cr_assert_eq(m.read_fds, 0);
+	}
+}
+
+/* With the authentication option of each side: both come back. */
+Test(hello, read_fds_beside_authentication)
+{
+	struct wire_hello h = sample_hello, m;
+	long n;
+
+	h.auth_kind = WIRE_KEY_SERVER;
+	memset(h.nonce, 0x5a, sizeof(h.nonce));
+	h.read_fds = 1;
+	n = wire_enc_hello(fbuf, sizeof(fbuf), 1, 0, &h);
+	cr_assert_gt(n, 0);
+	cr_assert_eq(wire_dec_hello(fbuf + WIRE_HDR_SIZE, (size_t)n - WIRE_HDR_SIZE, &m), WIRE_OK);
+	cr_assert_eq(m.read_fds, 1);
+	cr_assert_eq(m.auth_kind, WIRE_KEY_SERVER);
+	cr_assert_arr_eq(m.nonce, h.nonce, sizeof(h.nonce));
+
+	h = sample_hello;
+	h.challenge = 1;
+	memset(h.nonce, 0x11, sizeof(h.nonce));
+	memset(h.proof, 0x22, sizeof(h.proof));
+	h.read_fds = 1;
+	n = wire_enc_hello(fbuf, sizeof(fbuf), 1, WIRE_F_REPLY, &h);
+	cr_assert_gt(n, 0);
+	cr_assert_eq(wire_dec_hello(fbuf + WIRE_HDR_SIZE, (size_t)n - WIRE_HDR_SIZE, &m), WIRE_OK);
+	cr_assert_eq(m.read_fds, 1);
+	cr_assert_eq(m.challenge, 1);
+	cr_assert_arr_eq(m.proof, h.proof, sizeof(h.proof));
+}
+
+Test(hello, read_fds_option_is_empty_and_once)
+{
+	static const uint8_t once[] = { 0x00, 0x03, 0x00, 0x00 };
+	static const uint8_t among[] = {
+		0x01, 0x00, 0x00, 0x02, 'a', 'b', /* an unknown tag */
+		0x00, 0x03, 0x00, 0x00,		  /* READ_FDS */
+		0xff, 0xff, 0x00, 0x00,		  /* another unknown tag */
+	};
+	static const uint8_t twice[] = { 0x00, 0x03, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00 };
+	static const uint8_t twice_apart[] = { 0x00, 0x03, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00,
+					       0x00, 0x03, 0x00, 0x00 };
+	static const uint8_t one_byte[] = { 0x00, 0x03, 0x00, 0x01, 0x00 };
+	static const uint8_t four_bytes[] = { 0x00, 0x03, 0x00, 0x04, 1, 2, 3, 4 };
+	struct wire_hello m;
+	uint8_t *keep;
+
+	cr_assert_eq(hello_with_options(once, sizeof(once), &m, &keep), WIRE_OK);
+	cr_assert_eq(m.read_fds, 1);
+	free(keep);
+	cr_assert_eq(hello_with_options(among, sizeof(among), &m, &keep), WIRE_OK);
+	cr_assert_eq(m.read_fds, 1, "found among unknown options");
+	assert_str(m.peer, "ckpt-shim 0.1.0");
+	free(keep);
+	cr_assert_eq(hello_with_options(twice, sizeof(twice), &m, &keep), WIRE_EINVAL);
+	free(keep);
+	cr_assert_eq(hello_with_options(twice_apart, sizeof(twice_apart), &m, &keep), WIRE_EINVAL);
+	free(keep);
+	cr_assert_eq(hello_with_options(one_byte, sizeof(one_byte), &m, &keep), WIRE_EINVAL);
+	free(keep);
+	cr_assert_eq(hello_with_options(four_bytes, sizeof(four_bytes), &m, &keep), WIRE_EINVAL);
+	free(keep);
+}
+
+Test(hello, encoder_refuses_read_fds_over_1)
+{
+	struct wire_hello h = sample_hello;
+	static const uint8_t bad[] = { 2, 3, 0x80, 0xff };
+
+	for (size_t i = 0; i < sizeof(bad); i++) {
+		h.read_fds = bad[i];
+		cr_assert_eq(wire_enc_hello(fbuf, sizeof(fbuf), 1, 0, &h), WIRE_EINVAL, "%u", bad[i]);
+		cr_assert_eq(wire_enc_hello(fbuf, sizeof(fbuf), 1, WIRE_F_REPLY, &h), WIRE_EINVAL,
+			     "%u", bad[i]);
+	}
+	h.read_fds = 1;
+	cr_assert_gt(wire_enc_hello(fbuf, sizeof(fbuf), 1, WIRE_F_REPLY, &h), 0);
+}
+
 /* ---- error and empty ---------------------------------------------------------------- */
 
 Test(error, round_trip_and_bytes)
@@ -1007,7 +1132,7 @@ Test(empty, all_empty_replies)
 {
 	static const uint16_t types[] = { WIRE_CLOSE, WIRE_FTRUNCATE, WIRE_FSYNC, WIRE_ACCESS,
 					  WIRE_UNLINK, WIRE_RENAME, WIRE_MKDIR, WIRE_SETATTR,
-					  WIRE_SYMLINK, WIRE_LINK, WIRE_PING };
+					  WIRE_SYMLINK, WIRE_LINK, WIRE_READ_FD, WIRE_PING };
 	static const uint8_t want[] = { 0, 0, 0, 16, 0, WIRE_PING, 0, 1, 0, 0, 0, 0, 0, 0, 0, 42 };
 	size_t i, plen;
 
@@ -1021,6 +1146,60 @@ Test(empty, all_empty_replies)
 	cr_assert(memcmp(fbuf, want, sizeof(want)) == 0);
 	cr_assert_eq(wire_enc_empty(fbuf, sizeof(fbuf), WIRE_PING, 0, 1), 16);
 	cr_assert_eq(wire_dec_empty("x", 1), WIRE_ETRAIL);
+}
+
+/* ---- READ_FD (PROTOCOL.md 4.3) ---------------------------------------------------------- */
+
+Test(read_fd, request_and_reply_bytes)
+{
+	static const uint8_t want_req[] = {
+		0x00, 0x00, 0x00, 0x18, 0x00, 0x15, 0x00, 0x00, 0, 0, 0, 0, 0, 0, 0x01, 0x02, /* header */
+		0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11, /* handle */
+	};
+	static const uint8_t want_rep[] = {
+		0x00, 0x00, 0x00, 0x10, 0x00, 0x15, 0x00, 0x01, 0, 0, 0, 0, 0, 0, 0x01, 0x02,
+	};
+	struct wire_handle h = { BIG }, m;
+	long n = wire_enc_handle(fbuf, sizeof(fbuf), WIRE_READ_FD, 0x102, &h);
+	size_t plen;
+	const uint8_t *p = payload_of(fbuf, n, WIRE_READ_FD, 0, 0x102, &plen);
+	uint8_t *c;
+
+	cr_assert_eq(WIRE_READ_FD, 21);
+	cr_assert_eq(n, (long)sizeof(want_req));
+	cr_assert(memcmp(fbuf, want_req, sizeof(want_req)) == 0);
+	cr_assert_eq(wire_dec_handle(p, plen, &m), WIRE_OK);
+	cr_assert_eq(m.handle, BIG);
+	/* 7 and 9 bytes (in blocks of exactly that size): a protocol error
+	 * for the server */
+	c = exact_copy(p, 7);
+	cr_assert_eq(wire_dec_handle(c, 7, &m), WIRE_ETRUNC);
+	free(c);
+	c = malloc(9);
+	cr_assert_not_null(c);
+	memcpy(c, p, 8);
+	c[8] = 0;
+	cr_assert_eq(wire_dec_handle(c, 9, &m), WIRE_ETRAIL);
+	free(c);
+
+	n = wire_enc_empty(fbuf, sizeof(fbuf), WIRE_READ_FD, WIRE_F_REPLY, 0x102);
+	p = payload_of(fbuf, n, WIRE_READ_FD, WIRE_F_REPLY, 0x102, &plen);
+	cr_assert_eq(n, (long)sizeof(want_rep));
+	cr_assert(memcmp(fbuf, want_rep, sizeof(want_rep)) == 0);
+	cr_assert_eq(wire_dec_empty(p, plen), WIRE_OK);
+}
+
+/* The refusal of a session not offered READ_FDS travels as ENOTSUP. */
+Test(read_fd, enotsup_error_reply_round_trip)
+{
+	struct wire_error e = { wire_errno_from_host(ENOTSUP), { "no", 2 } }, m;
+	long n = wire_enc_error(fbuf, sizeof(fbuf), WIRE_READ_FD, 5, &e);
+	size_t plen;
+	const uint8_t *p = payload_of(fbuf, n, WIRE_READ_FD, WIRE_F_REPLY | WIRE_F_ERROR, 5, &plen);
+
+	cr_assert_eq(e.err, WIRE_ERRNO_ENOTSUP);
+	cr_assert_eq(wire_dec_error(p, plen, &m), WIRE_OK);
+	cr_assert_eq(wire_errno_to_host(m.err), ENOTSUP);
 }
 
 /* ---- OPEN ------------------------------------------------------------------------------ */
@@ -2076,6 +2255,18 @@ Test(names, types_and_errors)
 		cr_assert_str_neq(wire_strerror(c), "unknown wire error", "code %d", c);
 	cr_assert_str_eq(wire_strerror(-100), "unknown wire error");
 	cr_assert_str_eq(wire_strerror(1), "unknown wire error");
+}
+
+Test(names, read_fd_is_type_21)
+{
+	cr_assert_str_eq(wire_type_name(WIRE_READ_FD), "READ_FD");
+	cr_assert_str_eq(wire_type_name(21), "READ_FD");
+	cr_assert_eq(wire_type_known(21), 1);
+	cr_assert_eq(wire_type_known(20), 1, "PING");
+	cr_assert_eq(wire_type_known(22), 0, "still free");
+	cr_assert_str_eq(wire_type_name(22), "UNKNOWN");
+	cr_assert_eq(WIRE_OPT_READ_FDS, 3);
+	cr_assert_eq(WIRE_TYPE_COUNT, 31);
 }
 
 Test(oflags, round_trips)
