@@ -1230,6 +1230,45 @@ static int op_setattr(struct srv_session *s, const struct wire_hdr *h, const uin
 	return reply_empty(s, h);
 }
 
+/* ---- READ_FD ------------------------------------------------------------------------------ */
+
+/* A read-only descriptor of an open regular file for a peer on this host
+ * running as our user (PROTOCOL.md 4.3): the file opened anew through the
+ * handle's fd, so that it shares no offset or flags (O_DIRECT, O_APPEND)
+ * with ours. The session sends it with the reply. */
+static int op_read_fd(struct srv_session *s, const struct wire_hdr *h, const uint8_t *p, size_t len)
+{
+	struct wire_handle m;
+	struct srv_handle *hd;
+	char proc[40];
+	int fd, rc = wire_dec_handle(p, len, &m);
+
+	if (rc)
+		return rc;
+	if (!s->read_fds)
+		return reply_err(s, h, ENOTSUP, "this session may not have file descriptors "
+				 "(not a unix socket of the server's user, or --no-read-fds)");
+	hd = get_handle(s, m.handle);
+	if (!hd)
+		return reply_err(s, h, EBADF, NULL);
+	if (hd->opath || (hd->wflags & WIRE_O_ACCMODE) == WIRE_O_WRONLY)
+		return reply_err(s, h, EBADF, "not open for reading");
+	/* Regular files only: reopening a FIFO read-only would also block
+	 * this session until a writer came. */
+	if (!hd->regular)
+		return reply_err(s, h, EINVAL, "not a regular file");
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", hd->fd);
+	fd = open(proc, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return reply_errno(s, h, errno, hd->path);
+	rc = reply_empty(s, h);
+	if (s->last_err == 0 && s->out_len)
+		s->pass_fd = fd;
+	else
+		close(fd);
+	return rc;
+}
+
 /* ---- PING and dispatch ------------------------------------------------------------------- */
 
 static int op_ping(struct srv_session *s, const struct wire_hdr *h, const uint8_t *p, size_t len)
@@ -1250,7 +1289,7 @@ static op_fn *const ops[WIRE_TYPE_MAX + 1] = {
 	[WIRE_UNLINK] = op_unlink,	 [WIRE_RENAME] = op_rename,   [WIRE_MKDIR] = op_mkdir,
 	[WIRE_READDIR] = op_readdir,	 [WIRE_SETATTR] = op_setattr, [WIRE_READLINK] = op_readlink,
 	[WIRE_SYMLINK] = op_symlink,	 [WIRE_LINK] = op_link,	      [WIRE_STATFS] = op_statfs,
-	[WIRE_PING] = op_ping,
+	[WIRE_PING] = op_ping,		 [WIRE_READ_FD] = op_read_fd,
 };
 
 int srv_fileop(struct srv_session *s, const struct wire_hdr *h, const uint8_t *p, size_t len)

@@ -63,6 +63,7 @@ struct opts {
 	uint32_t n_allow_uids;
 	int allow_any_uid;
 	int no_auth;
+	int no_read_fds;
 };
 
 static void usage(FILE *f)
@@ -96,6 +97,10 @@ static void usage(FILE *f)
 		"                        root\n"
 		"  --no-auth             allow a tcp listener on a non-loopback address\n"
 		"                        without --key (anyone who reaches it may use it)\n"
+		"  --no-read-fds         never hand clients file descriptors: by default a\n"
+		"                        client on a unix socket running as the server's own\n"
+		"                        user may get a read-only descriptor of a file it has\n"
+		"                        open and read it directly (READ_FD)\n"
 		"  --max-ckpt-bytes BYTES  largest checkpoint image of one job (default 64g;\n"
 		"                        0: no limit; k, m, g suffixes); a bigger one is\n"
 		"                        refused with EFBIG and discarded, the program runs on\n"
@@ -170,7 +175,7 @@ static double parse_secs(const char *opt, const char *s)
 static void parse_args(int argc, char **argv, struct opts *o)
 {
 	enum { O_ROOT = 256, O_LISTEN, O_LOG, O_SESS, O_OPEN, O_FRAME, O_READY, O_STATE, O_KEEP, O_HELP,
-	       O_VER, O_KEY, O_ALLOW_UID, O_NO_AUTH, O_CKPT_BYTES, O_FRAME_TO, O_IDLE_TO };
+	       O_VER, O_KEY, O_ALLOW_UID, O_NO_AUTH, O_NO_READ_FDS, O_CKPT_BYTES, O_FRAME_TO, O_IDLE_TO };
 	static const struct option longopts[] = {
 		{ "root", required_argument, NULL, O_ROOT },
 		{ "listen", required_argument, NULL, O_LISTEN },
@@ -187,6 +192,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		{ "key", required_argument, NULL, O_KEY },
 		{ "allow-uid", required_argument, NULL, O_ALLOW_UID },
 		{ "no-auth", no_argument, NULL, O_NO_AUTH },
+		{ "no-read-fds", no_argument, NULL, O_NO_READ_FDS },
 		{ "help", no_argument, NULL, O_HELP },
 		{ "version", no_argument, NULL, O_VER },
 		{ NULL, 0, NULL, 0 },
@@ -261,6 +267,9 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case O_NO_AUTH:
 			o->no_auth = 1;
+			break;
+		case O_NO_READ_FDS:
+			o->no_read_fds = 1;
 			break;
 		case O_HELP:
 			usage(stdout);
@@ -563,6 +572,7 @@ int main(int argc, char **argv)
 	cfg.allow_uids = o.allow_uids;
 	cfg.n_allow_uids = o.n_allow_uids;
 	cfg.allow_any_uid = o.allow_any_uid;
+	cfg.no_read_fds = o.no_read_fds;
 	if (!o.key_file)
 		srv_info("no --key: clients are not authenticated%s", o.no_auth ? " (--no-auth)" : "");
 	else

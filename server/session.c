@@ -306,6 +306,35 @@ static int send_all(struct srv_session *s, const uint8_t *p, size_t n, int more)
 	return 0;
 }
 
+/* The whole of a small reply, with s->pass_fd attached to its first byte;
+ * the descriptor is closed whatever happens. */
+static int send_with_fd(struct srv_session *s, const uint8_t *p, size_t n, int more)
+{
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(int))];
+	} u;
+	struct iovec iov = {(void *)p, n};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b,
+			    .msg_controllen = sizeof(u.b)};
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+	ssize_t w;
+
+	memset(&u, 0, sizeof(u));
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &s->pass_fd, sizeof(int));
+	do
+		w = sendmsg(s->fd, &mh, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
+	while (w < 0 && errno == EINTR);
+	close(s->pass_fd);
+	s->pass_fd = -1;
+	if (w < 0)
+		return -1;
+	return send_all(s, p + w, n - (size_t)w, more);
+}
+
 int srv_session_pipe(struct srv_session *s, size_t n)
 {
 	if (s->pipe[0] < 0) {
@@ -553,6 +582,10 @@ static int do_hello(struct srv_session *s, const struct wire_hdr *h, const uint8
 	r.arch.len = (uint32_t)strlen(arch);
 	r.peer.p = peer_str;
 	r.peer.len = (uint32_t)strlen(peer_str);
+	/* A peer on this host as our own user could open our files itself:
+	 * it may read them through descriptors of its own (READ_FD). */
+	s->read_fds = !s->cfg->no_read_fds && s->peer_uid >= 0 && (uid_t)s->peer_uid == geteuid();
+	r.read_fds = (uint8_t)s->read_fds;
 	if (s->cfg->key) {
 		/* The job is attached once the client has proven its key: an
 		 * unauthenticated peer makes nothing appear in the store. */
@@ -843,7 +876,14 @@ served:
 			return -1;
 		}
 		s->big_reply = s->out_len + s->splice_len + s->tail_len >= BIG_REPLY;
-		if (send_all(s, s->out, s->out_len, s->splice_len || next_frame_buffered(s)) < 0 ||
+		if (s->pass_fd >= 0 && s->splice_len == 0 && s->tail_len == 0) {
+			if (send_with_fd(s, s->out, s->out_len, next_frame_buffered(s)) < 0) {
+				srv_session_log(s, SRV_LOG_INFO, "connection lost while replying: %s",
+						srv_errname(errno));
+				*why = "connection lost";
+				return -1;
+			}
+		} else if (send_all(s, s->out, s->out_len, s->splice_len || next_frame_buffered(s)) < 0 ||
 		    send_spliced(s, s->tail_len || next_frame_buffered(s)) < 0 ||
 		    send_all(s, s->out + s->out_len, s->tail_len, next_frame_buffered(s)) < 0) {
 			srv_session_log(s, SRV_LOG_INFO, "connection lost while replying: %s",
@@ -901,6 +941,7 @@ int srv_session_run(const struct srv_config *cfg, int fd, uint64_t id, const cha
 	snprintf(s->peer, sizeof(s->peer), "%s", peer ? peer : "?");
 	s->out_max = cfg->max_frame;
 	s->pipe[0] = s->pipe[1] = -1;
+	s->pass_fd = -1;
 	s->peer_uid = peer_uid_of(fd);
 	s->t_connect = s->t_idle = now_ms();
 	srv_handles_init(&s->handles, cfg->max_open);
@@ -935,6 +976,8 @@ int srv_session_run(const struct srv_config *cfg, int fd, uint64_t id, const cha
 		close(s->pipe[0]);
 		close(s->pipe[1]);
 	}
+	if (s->pass_fd >= 0)
+		close(s->pass_fd);
 	free(s->in);
 	free(s->out);
 	free(s);

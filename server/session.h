@@ -43,6 +43,8 @@ struct srv_config {
 	const uint32_t *allow_uids;
 	uint32_t n_allow_uids;
 	int allow_any_uid;
+	/* Never offer READ_FDS (--no-read-fds). */
+	int no_read_fds;
 };
 
 /* Where a session is in the HELLO/AUTH exchange. */
@@ -72,6 +74,11 @@ struct srv_session {
 	int pipe[2];
 	size_t pipe_cap, splice_len, tail_len;
 	int big_reply; /* the last reply was big: wait for input in poll */
+	/* READ_FD (PROTOCOL.md 4.3): read_fds, the HELLO reply offered it;
+	 * pass_fd, the descriptor to attach to the reply being built (-1:
+	 * none), closed once sent. */
+	int read_fds;
+	int pass_fd;
 	int last_err; /* host errno of the last error reply, 0 if none */
 	int emfile_logged; /* --max-open was reached once: logged, not again */
 

@@ -44,15 +44,15 @@ static inline void *cli_session_main(void *arg)
 	return NULL;
 }
 
-static inline struct cli *cli_start(const struct srv_config *cfg)
+/* A session on sfd (the server's end of any stream socket: a socketpair,
+ * or an accepted tcp connection), spoken to through fd. */
+static inline struct cli *cli_start_on(const struct srv_config *cfg, int fd, int sfd)
 {
 	struct cli *c = calloc(1, sizeof(*c));
-	int sv[2];
 
 	cr_assert(c);
-	cr_assert(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
-	c->fd = sv[0];
-	c->sfd = sv[1];
+	c->fd = fd;
+	c->sfd = sfd;
 	c->cfg = cfg;
 	c->next_id = 100;
 	c->req = malloc(WIRE_MAX_FRAME);
@@ -60,6 +60,14 @@ static inline struct cli *cli_start(const struct srv_config *cfg)
 	cr_assert(c->req && c->rsp);
 	cr_assert(pthread_create(&c->th, NULL, cli_session_main, c) == 0);
 	return c;
+}
+
+static inline struct cli *cli_start(const struct srv_config *cfg)
+{
+	int sv[2];
+
+	cr_assert(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+	return cli_start_on(cfg, sv[0], sv[1]);
 }
 
 /* Wait for the session to end; returns srv_session_run's result. */
@@ -127,11 +135,72 @@ static inline int recv_reply(struct cli *c)
 	return 1;
 }
 
-/* Read the reply to request id/type: 0 for a result, or the host errno of
- * an error reply (its message in c->msg). */
-static inline int recv_answer(struct cli *c, uint64_t id, uint16_t type)
+/* Read exactly n bytes with recvmsg, keeping the descriptors that come with
+ * them (SCM_RIGHTS, received close-on-exec): plain recv() would make the
+ * kernel drop them. They go to fds[*nfd...] (at most max in all; any
+ * beyond that, or a cut control message, fails the test). 1, or 0 at end
+ * of stream. */
+static inline int recv_bytes_fds(struct cli *c, void *p, size_t n, int *fds, int max, int *nfd)
 {
-	cr_assert(recv_reply(c), "session closed instead of answering %s", wire_type_name(type));
+	uint8_t *b = p;
+
+	while (n) {
+		union {
+			struct cmsghdr h;
+			char b[CMSG_SPACE(8 * sizeof(int))];
+		} u;
+		struct iovec v = { b, n };
+		struct msghdr mh = { .msg_iov = &v, .msg_iovlen = 1, .msg_control = u.b,
+				     .msg_controllen = sizeof(u.b) };
+		ssize_t r = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC);
+
+		if (r == 0)
+			return 0;
+		cr_assert(r > 0, "recvmsg: %s", strerror(errno));
+		cr_assert(!(mh.msg_flags & MSG_CTRUNC), "control data cut: descriptors lost");
+		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+			size_t k;
+
+			cr_assert(cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS,
+				  "unexpected control message %d/%d", cm->cmsg_level, cm->cmsg_type);
+			k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			for (size_t i = 0; i < k; i++) {
+				int f;
+
+				memcpy(&f, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+				if (*nfd >= max) {
+					close(f);
+					cr_assert_fail("more descriptors than the %d expected", max);
+				}
+				fds[(*nfd)++] = f;
+			}
+		}
+		b += r;
+		n -= (size_t)r;
+	}
+	return 1;
+}
+
+/* recv_reply(), keeping the descriptors passed with any byte of the frame:
+ * up to max into fds, their number in *nfd. */
+static inline int recv_reply_fds(struct cli *c, int *fds, int max, int *nfd)
+{
+	*nfd = 0;
+	if (!recv_bytes_fds(c, c->rsp, WIRE_HDR_SIZE, fds, max, nfd))
+		return 0;
+	cr_assert_eq(wire_hdr_decode(c->rsp, WIRE_HDR_SIZE, WIRE_MAX_FRAME, &c->rh), 0);
+	cr_assert(c->rh.flags & WIRE_F_REPLY);
+	cr_assert(recv_bytes_fds(c, c->rsp + WIRE_HDR_SIZE, c->rh.length - WIRE_HDR_SIZE, fds, max,
+				 nfd));
+	c->pl = c->rsp + WIRE_HDR_SIZE;
+	c->plen = c->rh.length - WIRE_HDR_SIZE;
+	return 1;
+}
+
+/* The reply just read (c->rh, c->pl): 0 for a result, or the host errno of
+ * an error reply (its message in c->msg). */
+static inline int answer_of(struct cli *c, uint64_t id, uint16_t type)
+{
 	cr_assert_eq(c->rh.id, id, "reply id");
 	cr_assert_eq(c->rh.type, type, "reply type");
 	c->msg[0] = '\0';
@@ -141,6 +210,14 @@ static inline int recv_answer(struct cli *c, uint64_t id, uint16_t type)
 		return wire_errno_to_host(c->err.err);
 	}
 	return 0;
+}
+
+/* Read the reply to request id/type: 0 for a result, or the host errno of
+ * an error reply (its message in c->msg). */
+static inline int recv_answer(struct cli *c, uint64_t id, uint16_t type)
+{
+	cr_assert(recv_reply(c), "session closed instead of answering %s", wire_type_name(type));
+	return answer_of(c, id, type);
 }
 
 /* Send the frame of n bytes in c->req (n from an encoder) and read its
@@ -153,6 +230,20 @@ static inline int call(struct cli *c, long n)
 	cr_assert_eq(wire_hdr_decode(c->req, (size_t)n, WIRE_MAX_FRAME, &q), 0);
 	send_bytes(c, c->req, (size_t)n);
 	return recv_answer(c, q.id, q.type);
+}
+
+/* call(), keeping the descriptors that come with the answer: up to max
+ * into fds, their number in *nfd (an error reply should carry none). */
+static inline int call_fds(struct cli *c, long n, int *fds, int max, int *nfd)
+{
+	struct wire_hdr q;
+
+	cr_assert(n > 0, "encoder failed: %s", wire_strerror((int)n));
+	cr_assert_eq(wire_hdr_decode(c->req, (size_t)n, WIRE_MAX_FRAME, &q), 0);
+	send_bytes(c, c->req, (size_t)n);
+	cr_assert(recv_reply_fds(c, fds, max, nfd), "session closed instead of answering %s",
+		  wire_type_name(q.type));
+	return answer_of(c, q.id, q.type);
 }
 
 static inline uint64_t nid(struct cli *c)

@@ -4,16 +4,20 @@
  * talks the wire protocol on the other end, encoding with wire/ (or by hand,
  * for frames a correct encoder refuses to build).
  */
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -560,6 +564,438 @@ Test(session, truncate_and_fsync)
 	cli_free(c);
 }
 
+/* ---- READ_FD (PROTOCOL.md 4.3) --------------------------------------------------------- */
+
+/* HELLO as cli_hello does, with READ_FDS in the request if ask (a server
+ * ignores it there): whether the reply offers READ_FDS. */
+static int hello_read_fds(struct cli *c, int ask)
+{
+	struct wire_hello m, r;
+
+	memset(&m, 0, sizeof(m));
+	m.version = WIRE_PROTO_VERSION;
+	m.byte_order = WIRE_BO_LITTLE;
+	m.page_size = 4096;
+	m.max_frame = WIRE_MAX_FRAME;
+	m.arch = S("x86_64");
+	m.job = S("unit-job");
+	m.peer = S("test client");
+	m.read_fds = (uint8_t)ask;
+	cr_assert_eq(call(c, wire_enc_hello(c->req, WIRE_MAX_FRAME, nid(c), 0, &m)), 0);
+	cr_assert_eq(wire_dec_hello(c->pl, c->plen, &r), 0);
+	cr_expect_eq(r.session, 7);
+	return r.read_fds;
+}
+
+/* READ_FD: 0 and the descriptor in *fd, or the errno (*fd -1). A result
+ * must be an empty reply with exactly one descriptor, an error reply must
+ * come without any. */
+static int c_read_fd(struct cli *c, uint64_t h, int *fd)
+{
+	struct wire_handle m = { h };
+	int fds[4], nfd, e;
+
+	*fd = -1;
+	e = call_fds(c, wire_enc_handle(c->req, WIRE_MAX_FRAME, WIRE_READ_FD, nid(c), &m), fds, 4,
+		     &nfd);
+	if (e || nfd != 1) {
+		for (int i = 0; i < nfd; i++)
+			close(fds[i]);
+		cr_assert_eq(nfd, e ? 0 : 1, "%s with %d descriptors",
+			     e ? "an error reply" : "a result", nfd);
+		return e;
+	}
+	cr_expect_eq(c->plen, 0, "the reply is empty");
+	*fd = fds[0];
+	return 0;
+}
+
+/* The descriptors open in this process (the session thread's included). */
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	cr_assert(d);
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n - 1; /* not the one of opendir */
+}
+
+/* fd, from READ_FD, is a new read-only, close-on-exec open of the file
+ * name under the root, holding want. */
+static void expect_read_fd_of(int fd, const char *name, const char *want)
+{
+	struct stat fs, ps;
+	char p[256], buf[256];
+	size_t n = strlen(want);
+	int fl;
+
+	root_path(p, sizeof(p), name);
+	cr_assert(stat(p, &ps) == 0);
+	cr_assert(fstat(fd, &fs) == 0, "fstat: %s", strerror(errno));
+	cr_expect(S_ISREG(fs.st_mode));
+	cr_expect_eq(fs.st_dev, ps.st_dev, "same device");
+	cr_expect_eq(fs.st_ino, ps.st_ino, "same inode");
+	cr_expect_eq(fs.st_size, (off_t)n);
+	fl = fcntl(fd, F_GETFL);
+	cr_assert(fl >= 0);
+	cr_expect_eq(fl & O_ACCMODE, O_RDONLY, "access mode %#x", fl & O_ACCMODE);
+	cr_expect_eq(fl & O_APPEND, 0, "no status flag of the server's descriptor");
+	cr_expect(fcntl(fd, F_GETFD) & FD_CLOEXEC, "received with MSG_CMSG_CLOEXEC");
+	memset(buf, 0, sizeof(buf));
+	cr_expect_eq(pread(fd, buf, sizeof(buf), 0), (ssize_t)n);
+	cr_expect(memcmp(buf, want, n) == 0, "read \"%.*s\", want \"%s\"", (int)n, buf, want);
+	errno = 0;
+	cr_expect(write(fd, "x", 1) < 0 && errno == EBADF, "not writable");
+}
+
+Test(session, hello_offers_read_fds_to_our_own_user)
+{
+	struct cli *c = cli_start(&cfg);
+	uint64_t h;
+	int fd;
+
+	/* a socketpair: a unix socket whose peer is this process, our uid */
+	cr_expect_eq(hello_read_fds(c, 0), 1);
+	root_file("f", "data");
+	cr_assert_eq(c_open(c, "f", WIRE_O_RDONLY, 0, &h, NULL), 0);
+	cr_assert_eq(c_read_fd(c, h, &fd), 0, "%s", c->msg);
+	expect_read_fd_of(fd, "f", "data");
+	close(fd);
+	cli_free(c);
+}
+
+Test(session, no_read_fds_answers_enotsup)
+{
+	struct cli *c;
+	uint64_t h;
+	int fd;
+
+	cfg.no_read_fds = 1;
+	c = cli_start(&cfg);
+	/* READ_FDS in the request grants nothing */
+	cr_expect_eq(hello_read_fds(c, 1), 0);
+	root_file("f", "data");
+	cr_assert_eq(c_open(c, "f", WIRE_O_RDONLY, 0, &h, NULL), 0);
+	cr_expect_eq(c_read_fd(c, h, &fd), ENOTSUP);
+	cr_expect(c->msg[0], "the error says why");
+	cr_expect_eq(c_read_fd(c, 0xdead00000001ull, &fd), ENOTSUP, "before the handle is looked at");
+	cr_expect_eq(c_ping(c), 0, "an error reply, not a protocol error");
+	cli_free(c);
+}
+
+/* A connected pair of tcp sockets on the loopback: *a ours, *b the session's. */
+static void tcp_pair(int *a, int *b)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sa);
+	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	cr_assert(l >= 0, "socket: %s", strerror(errno));
+	cr_assert(bind(l, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(l, 1) == 0);
+	cr_assert(getsockname(l, (struct sockaddr *)&sa, &sl) == 0);
+	*a = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert(*a >= 0 && connect(*a, (struct sockaddr *)&sa, sizeof(sa)) == 0,
+		  "connect: %s", strerror(errno));
+	*b = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+	cr_assert(*b >= 0, "accept: %s", strerror(errno));
+	close(l);
+}
+
+Test(session, read_fds_not_offered_over_tcp)
+{
+	struct cli *c;
+	uint64_t h;
+	int a, b, fd;
+
+	tcp_pair(&a, &b);
+	c = cli_start_on(&cfg, a, b);
+	/* the same host and user, but not a unix socket: no SO_PEERCRED */
+	cr_expect_eq(hello_read_fds(c, 1), 0);
+	root_file("f", "data");
+	cr_assert_eq(c_open(c, "f", WIRE_O_RDONLY, 0, &h, NULL), 0);
+	cr_expect_eq(c_read_fd(c, h, &fd), ENOTSUP);
+	cr_expect_eq(c_ping(c), 0);
+	cli_free(c);
+}
+
+/* A socketpair made by a child running as uid, so that SO_PEERCRED says
+ * uid on both ends, handed back to us: *a ours, *b the session's. 0, or
+ * -1 if the child could not become uid. */
+static int foreign_pair(uid_t uid, int *a, int *b)
+{
+	struct cli t;
+	int ch[2], fds[2], nfd = 0, st;
+	pid_t pid;
+
+	cr_assert(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ch) == 0);
+	pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		int sv[2];
+		union {
+			struct cmsghdr h;
+			char b[CMSG_SPACE(sizeof(sv))];
+		} u;
+		struct iovec v = { "x", 1 };
+		struct msghdr mh = { .msg_iov = &v, .msg_iovlen = 1, .msg_control = u.b,
+				     .msg_controllen = sizeof(u.b) };
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+
+		close(ch[0]);
+		if (setresuid(uid, uid, uid) < 0 ||
+		    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+			_exit(1);
+		memset(&u, 0, sizeof(u));
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(sv));
+		memcpy(CMSG_DATA(cm), sv, sizeof(sv));
+		_exit(sendmsg(ch[1], &mh, 0) == 1 ? 0 : 2);
+	}
+	close(ch[1]);
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st));
+	if (WEXITSTATUS(st) == 1) {
+		close(ch[0]);
+		return -1;
+	}
+	cr_assert_eq(WEXITSTATUS(st), 0);
+	memset(&t, 0, sizeof(t));
+	t.fd = ch[0];
+	cr_assert(recv_bytes_fds(&t, &st, 1, fds, 2, &nfd));
+	close(ch[0]);
+	cr_assert_eq(nfd, 2);
+	*a = fds[0];
+	*b = fds[1];
+	return 0;
+}
+
+Test(session, read_fds_not_offered_to_another_user)
+{
+	static const uint32_t other = 65534; /* nobody */
+	struct cli *c;
+	uint64_t h;
+	int a, b, fd;
+
+	if (geteuid() != 0 || foreign_pair(other, &a, &b) < 0)
+		cr_skip_test("needs root, to make a unix peer of another uid");
+	cfg.allow_uids = &other; /* served, as --allow-uid 65534 */
+	cfg.n_allow_uids = 1;
+	c = cli_start_on(&cfg, a, b);
+	cr_expect_eq(hello_read_fds(c, 1), 0, "uid %u is not the server's", other);
+	root_file("f", "data");
+	cr_assert_eq(c_open(c, "f", WIRE_O_RDONLY, 0, &h, NULL), 0);
+	cr_expect_eq(c_read_fd(c, h, &fd), ENOTSUP);
+	cli_free(c);
+}
+
+/* The descriptor reads the file itself: what the session writes is there
+ * at once, whatever the handle's access mode and flags. */
+Test(session, read_fd_reads_the_file_as_the_session_writes_it)
+{
+	struct cli *c = connect_hello();
+	struct wire_pwrite_reply wr;
+	struct wire_ftruncate t;
+	struct wire_blob d;
+	uint64_t hr, hw, ha;
+	int fr, fw, fa;
+	char buf[64];
+
+	root_file("f", "0123456789");
+	cr_assert_eq(c_open(c, "f", WIRE_O_RDONLY, 0, &hr, NULL), 0);
+	cr_assert_eq(c_open(c, "f", WIRE_O_RDWR, 0, &hw, NULL), 0);
+	cr_assert_eq(c_open(c, "f", WIRE_O_RDWR | WIRE_O_APPEND, 0, &ha, NULL), 0);
+	cr_assert_eq(c_read_fd(c, hr, &fr), 0, "%s", c->msg);
+	cr_assert_eq(c_read_fd(c, hw, &fw), 0, "%s", c->msg);
+	cr_assert_eq(c_read_fd(c, ha, &fa), 0, "%s", c->msg);
+	expect_read_fd_of(fr, "f", "0123456789");
+	expect_read_fd_of(fw, "f", "0123456789");
+	expect_read_fd_of(fa, "f", "0123456789");
+	/* each READ_FD opens the file anew: three open file descriptions */
+	cr_expect(lseek(fr, 4, SEEK_SET) == 4 && lseek(fw, 0, SEEK_CUR) == 0, "two share an offset");
+
+	/* writes through the session, then reads from the descriptors */
+	cr_assert_eq(c_pwrite(c, hw, 2, 0, "ABC", 3, &wr), 0);
+	cr_assert_eq(c_pwrite(c, ha, 0, WIRE_PWRITE_APPEND, "XYZ", 3, &wr), 0);
+	cr_expect_eq(wr.end, 13);
+	for (int i = 0; i < 3; i++) {
+		int fd = i == 0 ? fr : i == 1 ? fw : fa;
+
+		memset(buf, 0, sizeof(buf));
+		cr_expect_eq(pread(fd, buf, sizeof(buf), 0), 13, "descriptor %d", i);
+		cr_expect_str_eq(buf, "01ABC56789XYZ", "descriptor %d", i);
+	}
+	t = (struct wire_ftruncate){ hw, 4 };
+	cr_assert_eq(call(c, wire_enc_ftruncate(c->req, WIRE_MAX_FRAME, nid(c), &t)), 0);
+	memset(buf, 0, sizeof(buf));
+	cr_expect_eq(pread(fr, buf, sizeof(buf), 0), 4, "the truncation is seen");
+	cr_expect_str_eq(buf, "01AB");
+	/* and the other way round: the session sees the file as it is too */
+	cr_assert_eq(c_pread(c, hr, 0, 64, &d), 0);
+	cr_expect(d.len == 4 && memcmp(d.p, "01AB", 4) == 0);
+
+	/* a descriptor is the client's: it outlives the handle and the session */
+	cr_expect_eq(c_close(c, hr), 0);
+	cli_free(c);
+	memset(buf, 0, sizeof(buf));
+	cr_expect_eq(pread(fr, buf, sizeof(buf), 0), 4);
+	cr_expect_str_eq(buf, "01AB");
+	close(fr);
+	close(fw);
+	close(fa);
+}
+
+/* The file is reopened through the server's descriptor, not its path: a
+ * file renamed over the name or unlinked is still the handle's file. */
+Test(session, read_fd_follows_the_handle_not_the_path)
+{
+	struct cli *c = connect_hello();
+	struct stat old, fs;
+	char p[256], q[256];
+	uint64_t h;
+	int fd;
+
+	root_file("f", "old content");
+	root_file("g", "new");
+	root_path(p, sizeof(p), "f");
+	root_path(q, sizeof(q), "g");
+	cr_assert(stat(p, &old) == 0);
+	cr_assert_eq(c_open(c, "f", WIRE_O_RDONLY, 0, &h, NULL), 0);
+	cr_assert(rename(q, p) == 0);
+	cr_assert_eq(c_read_fd(c, h, &fd), 0, "%s", c->msg);
+	cr_assert(fstat(fd, &fs) == 0);
+	cr_expect(fs.st_dev == old.st_dev && fs.st_ino == old.st_ino, "the file renamed over");
+	cr_expect_eq(fs.st_nlink, 0, "which has no name any more");
+	{
+		char buf[32] = { 0 };
+
+		cr_expect_eq(pread(fd, buf, sizeof(buf), 0), 11);
+		cr_expect_str_eq(buf, "old content");
+	}
+	close(fd);
+	cli_free(c);
+}
+
+Test(session, read_fd_refuses_what_it_cannot_serve)
+{
+	struct cli *c = connect_hello();
+	uint64_t h;
+	int fd;
+
+	root_file("f", "data");
+	cr_assert(mkdirat(cfg.root_fd, "dir", 0755) == 0);
+	cr_assert(mkfifoat(cfg.root_fd, "fifo", 0644) == 0);
+	/* not open for reading */
+	cr_assert_eq(c_open(c, "f", WIRE_O_WRONLY, 0, &h, NULL), 0);
+	cr_expect_eq(c_read_fd(c, h, &fd), EBADF, "write-only");
+	cr_assert_eq(c_open(c, "f", WIRE_O_PATH, 0, &h, NULL), 0);
+	cr_expect_eq(c_read_fd(c, h, &fd), EBADF, "O_PATH");
+	/* open for reading, but not a regular file */
+	cr_assert_eq(c_open(c, "dir", WIRE_O_RDONLY | WIRE_O_DIRECTORY, 0, &h, NULL), 0);
+	cr_expect_eq(c_read_fd(c, h, &fd), EINVAL, "a directory");
+	cr_assert_eq(c_open(c, "", WIRE_O_RDONLY, 0, &h, NULL), 0);
+	cr_expect_eq(c_read_fd(c, h, &fd), EINVAL, "the root, opened without O_DIRECTORY");
+	cr_assert_eq(c_open(c, "fifo", WIRE_O_RDONLY, 0, &h, NULL), 0);
+	cr_expect_eq(c_read_fd(c, h, &fd), EINVAL, "a FIFO");
+	/* no such handle */
+	cr_expect_eq(c_read_fd(c, 0, &fd), EBADF, "handle 0");
+	cr_expect_eq(c_read_fd(c, 0xdead00000001ull, &fd), EBADF, "forged handle");
+	cr_assert_eq(c_open(c, "f", WIRE_O_RDONLY, 0, &h, NULL), 0);
+	cr_assert_eq(c_close(c, h), 0);
+	cr_expect_eq(c_read_fd(c, h, &fd), EBADF, "closed handle");
+	cr_expect_eq(c_ping(c), 0, "error replies: the session goes on");
+	cli_free(c);
+}
+
+/* Each descriptor sent is the client's only: the server keeps no copy,
+ * on success or error, and nothing is left once the session ends. */
+Test(session, read_fd_leaks_no_descriptors)
+{
+	int before = count_fds(), during;
+	struct cli *c = connect_hello();
+	uint64_t hr, hw, hd;
+	int fd;
+
+	root_file("f", "data");
+	cr_assert(mkdirat(cfg.root_fd, "dir", 0755) == 0);
+	cr_assert_eq(c_open(c, "f", WIRE_O_RDONLY, 0, &hr, NULL), 0);
+	cr_assert_eq(c_open(c, "f", WIRE_O_WRONLY, 0, &hw, NULL), 0);
+	cr_assert_eq(c_open(c, "dir", WIRE_O_RDONLY | WIRE_O_DIRECTORY, 0, &hd, NULL), 0);
+	during = count_fds();
+	cr_expect_eq(during, before + 2 + 3, "the socketpair and the three handles");
+	for (int i = 0; i < 50; i++) {
+		int got;
+
+		cr_assert_eq(c_read_fd(c, hr, &got), 0, "%s", c->msg);
+		cr_expect_eq(c_read_fd(c, hw, &fd), EBADF);
+		cr_expect_eq(c_read_fd(c, hd, &fd), EINVAL);
+		cr_expect_eq(c_read_fd(c, 77, &fd), EBADF);
+		/* the server closes its copy once sent, so by the time the
+		 * next request is answered only ours is left */
+		cr_expect_eq(count_fds(), during + 1, "round %d: ours, and no copy left", i);
+		close(got);
+	}
+	cr_expect_eq(count_fds(), during);
+	cli_free(c);
+	cr_expect_eq(count_fds(), before);
+}
+
+/* Pipelined requests: each descriptor comes with its own reply, never with
+ * another's. */
+Test(session, read_fds_travel_with_their_replies)
+{
+	struct cli *c = connect_hello();
+	struct wire_handle m;
+	struct stat fs, ps;
+	uint8_t all[6 * 32];
+	size_t len = 0;
+	uint64_t ha, hb;
+	char p[256];
+
+	root_file("a", "aaa");
+	root_file("b", "bbbbbb");
+	cr_assert_eq(c_open(c, "a", WIRE_O_RDONLY, 0, &ha, NULL), 0);
+	cr_assert_eq(c_open(c, "b", WIRE_O_RDWR, 0, &hb, NULL), 0);
+	/* PING, READ_FD a, PING, READ_FD b, READ_FD unknown, PING: ids 1000.. */
+	for (int i = 0; i < 6; i++) {
+		long n;
+
+		if (i == 0 || i == 2 || i == 5) {
+			n = wire_enc_empty(all + len, 32, WIRE_PING, 0, 1000 + (uint64_t)i);
+		} else {
+			m.handle = i == 1 ? ha : i == 3 ? hb : 0x77;
+			n = wire_enc_handle(all + len, 32, WIRE_READ_FD, 1000 + (uint64_t)i, &m);
+		}
+		cr_assert(n > 0);
+		len += (size_t)n;
+	}
+	send_bytes(c, all, len);
+	for (int i = 0; i < 6; i++) {
+		int fds[4], nfd, ok = i == 1 || i == 3;
+
+		cr_assert(recv_reply_fds(c, fds, 4, &nfd));
+		cr_expect_eq(c->rh.id, 1000 + (uint64_t)i);
+		cr_expect_eq(c->rh.type, i == 0 || i == 2 || i == 5 ? WIRE_PING : WIRE_READ_FD);
+		cr_expect_eq(!!(c->rh.flags & WIRE_F_ERROR), i == 4);
+		cr_expect_eq(nfd, ok, "reply %d: %d descriptors", i, nfd);
+		if (ok && nfd == 1) {
+			root_path(p, sizeof(p), i == 1 ? "a" : "b");
+			cr_assert(stat(p, &ps) == 0 && fstat(fds[0], &fs) == 0);
+			cr_expect_eq(fs.st_ino, ps.st_ino, "reply %d: the file of its handle", i);
+			cr_expect_eq(fs.st_size, i == 1 ? 3 : 6);
+		}
+		for (int k = 0; k < nfd; k++)
+			close(fds[k]);
+	}
+	cr_expect_eq(c_ping(c), 0);
+	cli_free(c);
+}
+
 /* ---- namespace ------------------------------------------------------------------------- */
 
 BOTH(mkdir_rename_unlink_rmdir)
@@ -947,6 +1383,31 @@ Test(session, malformed_frames_close_only_their_session)
 	expect_closed_after(f, n + 11, 1);
 	memcpy(f, "GET / HTTP/1.1\r\n\r\n", 18); /* not the protocol at all */
 	expect_closed_after(f, 18, 0);
+}
+
+/* READ_FD's payload is a handle, 8 bytes: any other length is a protocol
+ * error (no answer, no descriptor), whether or not the session may have
+ * descriptors; and like any request it may not come before HELLO. */
+Test(session, malformed_read_fd_closes_the_session)
+{
+	static const size_t lens[] = { 0, 7, 9 };
+	uint8_t f[WIRE_HDR_SIZE + 16];
+	size_t n;
+
+	memset(f, 0, sizeof(f));
+	for (int off = 0; off < 2; off++) {
+		cfg.no_read_fds = off;
+		for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+			n = hdr(f, (uint32_t)(WIRE_HDR_SIZE + lens[i]), WIRE_READ_FD, 0, 1);
+			memset(f + n, 0, lens[i]);
+			expect_closed_after(f, n + lens[i], 1);
+		}
+	}
+	cfg.no_read_fds = 0;
+	n = hdr(f, WIRE_HDR_SIZE + 8, WIRE_READ_FD, 0, 1); /* well formed, but first */
+	memset(f + n, 0, 8);
+	f[n + 7] = 1;
+	expect_closed_after(f, n + 8, 0);
 }
 
 Test(session, frame_cut_short_by_the_peer)
