@@ -735,6 +735,7 @@ static void resume(void *uc)
 		c->warned = false;
 		c->epoch++;
 	}
+	shim_forget_read_fds(); /* not in the image, and their numbers may be taken */
 	v = shim_all_ofds(&n);
 	for (size_t i = 0; i < n; i++) {
 		struct shim_ofd *o = v[i];

@@ -68,7 +68,7 @@ bool shim_is_shim_fd(int fd)
 	for (struct shim_conn *c = shim_conns; c; c = c->next)
 		if (c->fd >= 0 && c->fd == fd)
 			return true;
-	return shim_is_cursor_fd(fd);
+	return shim_is_cursor_fd(fd) || shim_is_read_fd(fd);
 }
 
 int shim_high_fd_floor(int below)
@@ -472,6 +472,9 @@ static int hello(struct shim_conn *c)
 		return errno = EPROTO, -1;
 	}
 	c->max_frame = r.max_frame && r.max_frame < WIRE_MAX_FRAME ? r.max_frame : WIRE_MAX_FRAME;
+	/* The server offers descriptors only to a peer of its own user on a
+	 * unix socket; a tcp session never asks, whatever it claims. */
+	c->read_fds = r.read_fds && shim_local_reads && !strncmp(c->addr, "unix:", 5);
 	if (shim_key.kind &&
 	    authenticate(c, &r, cnonce, h.job.p, shim_key.kind == WIRE_KEY_JOB ? h.job.len : 0) < 0)
 		return -1;
@@ -699,15 +702,12 @@ static void put_id(uint8_t *frame, uint64_t id)
 		frame[8 + i] = (uint8_t)(id >> (56 - 8 * i));
 }
 
-/* Read one reply frame header for request id/type; 0 or -1 (EIO, dropped). */
-static int read_reply_hdr(struct shim_conn *c, uint64_t id, uint16_t type, struct wire_hdr *h)
+/* Check a received reply header for request id/type; 0 or -1 (EIO, dropped). */
+static int check_reply_hdr(struct shim_conn *c, const uint8_t *hb, uint64_t id, uint16_t type,
+			   struct wire_hdr *h)
 {
-	uint8_t hb[WIRE_HDR_SIZE];
-	int rc;
+	int rc = wire_hdr_decode(hb, WIRE_HDR_SIZE, c->max_frame, h);
 
-	if (recv_all(c, hb, sizeof(hb)) < 0)
-		return transport_fail(c, "waiting for a reply", errno);
-	rc = wire_hdr_decode(hb, sizeof(hb), c->max_frame, h);
 	if (rc < 0 || !(h->flags & WIRE_F_REPLY) || h->id != id || h->type != type) {
 		shim_log("server %s sent a bad reply frame (%s); dropping the session", c->addr,
 			 rc < 0 ? wire_strerror(rc) : "out of sequence");
@@ -716,6 +716,16 @@ static int read_reply_hdr(struct shim_conn *c, uint64_t id, uint16_t type, struc
 	if (h->length - WIRE_HDR_SIZE > c->bufcap)
 		return transport_fail(c, "reading a reply", EMSGSIZE);
 	return 0;
+}
+
+/* Read one reply frame header for request id/type; 0 or -1 (EIO, dropped). */
+static int read_reply_hdr(struct shim_conn *c, uint64_t id, uint16_t type, struct wire_hdr *h)
+{
+	uint8_t hb[WIRE_HDR_SIZE];
+
+	if (recv_all(c, hb, sizeof(hb)) < 0)
+		return transport_fail(c, "waiting for a reply", errno);
+	return check_reply_hdr(c, hb, id, type, h);
 }
 
 /* The body (body bytes) of a data reply: u32 length, then the data,
@@ -830,6 +840,18 @@ int shim_conn_drain(struct shim_conn *c)
 	if (c->ring && c->ring_w && !c->nin) {
 		madvise(c->ring, SHIM_RING_SIZE, MADV_DONTNEED);
 		c->ring_w = 0;
+	}
+	return 0;
+}
+
+int shim_conn_settle(struct shim_conn *c, uint64_t dev, uint64_t ino)
+{
+	for (unsigned int i = 0; i < c->nin; i++) {
+		struct shim_inflight *in = &c->inflight[(c->head + i) % SHIM_MAX_INFLIGHT];
+
+		/* A write whose file was closed since may be to this file too. */
+		if (in->type == WIRE_PWRITE && (!in->ofd || (in->ofd->dev == dev && in->ofd->ino == ino)))
+			return shim_conn_drain(c);
 	}
 	return 0;
 }
@@ -1166,6 +1188,22 @@ static bool peer_gone(struct shim_conn *c)
 	return poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLRDHUP | POLLERR));
 }
 
+int shim_conn_alive(struct shim_conn *c)
+{
+	struct timespec ts;
+	int64_t now;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts); /* the vDSO: no system call */
+	now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	if (now - c->alive_ms < SHIM_ALIVE_EVERY_MS && now >= c->alive_ms)
+		return 0;
+	c->alive_ms = now;
+	if (c->fd < 0 || c->pid != shim_pid || !peer_gone(c))
+		return 0;
+	transport_fail(c, "reading directly", ECONNRESET);
+	return resume(c) < 0 ? (errno = EIO, -1) : 0;
+}
+
 bool shim_rpc_unknown;
 
 /* A copy of the request being sent again: reconnecting reuses shim_reqbuf. */
@@ -1231,6 +1269,110 @@ int shim_rpc(struct shim_conn *c, void *req, size_t reqlen, const void *extra, s
 			put_u64_at(f + WIRE_HDR_SIZE, target->handle);
 		}
 	}
+}
+
+/* Receive the header of a reply into hb, taking the descriptor that may
+ * come with its first byte (*fd, else left -1; any more are closed). */
+static int recv_hdr_fd(struct shim_conn *c, uint8_t *hb, int *fd)
+{
+	size_t got = 0;
+
+	while (got < WIRE_HDR_SIZE) {
+		union {
+			struct cmsghdr h;
+			char b[CMSG_SPACE(4 * sizeof(int))];
+		} u;
+		struct iovec v = {hb + got, WIRE_HDR_SIZE - got};
+		struct msghdr mh = {.msg_iov = &v, .msg_iovlen = 1, .msg_control = u.b,
+				    .msg_controllen = sizeof(u.b)};
+		ssize_t k = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+
+		if (k == 0)
+			return errno = ECONNRESET, -1;
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN && wait_ready(c, POLLIN) == 0)
+				continue;
+			return -1;
+		}
+		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+			size_t n;
+
+			if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+				continue;
+			n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			for (size_t i = 0; i < n; i++) {
+				int f;
+
+				memcpy(&f, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+				if (*fd < 0)
+					*fd = f;
+				else
+					real_close(f);
+			}
+		}
+		got += (size_t)k;
+	}
+	return 0;
+}
+
+int shim_rpc_fd(struct shim_conn *c, void *req, size_t reqlen, int *fdp)
+{
+	uint8_t hb[WIRE_HDR_SIZE];
+	struct wire_hdr h;
+	struct iovec iov = {req, reqlen};
+	uint16_t type = (uint16_t)(((uint8_t *)req)[4] << 8 | ((uint8_t *)req)[5]);
+	uint64_t id;
+	size_t body;
+	int fd = -1;
+
+	*fdp = -1;
+	if (c->fd < 0 || c->pid != shim_pid)
+		return errno = EIO, -1;
+	if (drain_all(c) < 0)
+		return -1;
+	arm(c);
+	id = c->next_id++;
+	put_id(req, id);
+	if (send_all(c, &iov, 1) < 0)
+		return transport_fail(c, "sending", errno);
+	if (recv_hdr_fd(c, hb, &fd) < 0) {
+		int err = errno;
+
+		if (fd >= 0)
+			real_close(fd);
+		return transport_fail(c, "waiting for a reply", err);
+	}
+	if (check_reply_hdr(c, hb, id, type, &h) < 0)
+		goto fail;
+	body = h.length - WIRE_HDR_SIZE;
+	if (recv_all(c, c->buf, body) < 0) {
+		int err = errno;
+
+		if (fd >= 0)
+			real_close(fd);
+		return transport_fail(c, "reading a reply", err);
+	}
+	if (h.flags & WIRE_F_ERROR) {
+		if (fd >= 0)
+			real_close(fd);
+		return error_reply(c, body, type);
+	}
+	if (body) {
+		shim_log("server %s sent a %zu-byte %s reply where an empty one was due; dropping "
+			 "the session", c->addr, body, wire_type_name(type));
+		protocol_fail(c);
+		goto fail;
+	}
+	if (fd < 0)
+		return errno = EPROTO, -1;
+	*fdp = fd;
+	return 0;
+fail:
+	if (fd >= 0)
+		real_close(fd);
+	return -1;
 }
 
 /* ---- frames for the checkpoint stream (ckpt_send.c) ------------------------------------ */

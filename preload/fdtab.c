@@ -183,8 +183,113 @@ int shim_fd_adopt(struct shim_ofd *ofd, int fd, bool cloexec)
 	return fd;
 }
 
+/* ---- direct reads (READ_FD) ------------------------------------------------------ */
+
+/* Descriptors held at most: each counts against the program's RLIMIT_NOFILE. */
+#define SHIM_MAX_READ_FDS 32
+static unsigned int nrfds;
+
+static void drop_rfd(struct shim_ofd *o)
+{
+	if (!o->has_rfd)
+		return;
+	real_close(o->rfd);
+	o->has_rfd = false;
+	nrfds--;
+}
+
+bool shim_is_read_fd(int fd)
+{
+	for (size_t i = 0; i < nall; i++)
+		if (all[i]->has_rfd && all[i]->rfd == fd)
+			return true;
+	return false;
+}
+
+int shim_next_own_fd(int lo)
+{
+	int best = -1;
+
+	for (struct shim_conn *c = shim_conns; c; c = c->next)
+		if (c->fd >= lo && (best < 0 || c->fd < best))
+			best = c->fd;
+	for (size_t i = 0; i < nall; i++) {
+		const struct shim_ofd *o = all[i];
+
+		if (o->shfd >= lo && (best < 0 || o->shfd < best))
+			best = o->shfd;
+		if (o->has_rfd && o->rfd >= lo && (best < 0 || o->rfd < best))
+			best = o->rfd;
+	}
+	return best;
+}
+
+void shim_forget_read_fds(void)
+{
+	for (size_t i = 0; i < nall; i++) {
+		all[i]->has_rfd = false;
+		all[i]->no_rfd = false;
+		all[i]->fetched = false;
+	}
+	nrfds = 0;
+}
+
+/* Ask the server for a descriptor of o's file, once per handle. Failing
+ * is no error: the reads keep going through the session. */
+static void get_rfd(struct shim_ofd *o)
+{
+	struct wire_handle h = {o->handle};
+	struct stat st;
+	int fd, hi, err = errno;
+	long n;
+
+	if (nrfds >= SHIM_MAX_READ_FDS)
+		return; /* maybe later, once others are closed */
+	o->no_rfd = true;
+	n = wire_enc_handle(shim_reqbuf, SHIM_REQBUF_SIZE, WIRE_READ_FD, 0, &h);
+	if (n < 0 || shim_rpc_fd(o->conn, shim_reqbuf, (size_t)n, &fd) < 0) {
+		shim_debug("READ_FD %s/%s: %s; reading through the session", o->mnt->point, o->rel,
+			   strerror(errno));
+		errno = err;
+		return;
+	}
+	/* The same file as the handle's, or not used at all. */
+	if (real_fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_dev != o->dev ||
+	    (uint64_t)st.st_ino != o->ino) {
+		shim_debug("READ_FD %s/%s: the descriptor is not that file; reading through the "
+			   "session", o->mnt->point, o->rel);
+		real_close(fd);
+		errno = err;
+		return;
+	}
+	hi = real_fcntl(fd, F_DUPFD_CLOEXEC, shim_high_fd_floor(200));
+	if (hi >= 0) {
+		real_close(fd);
+		fd = hi;
+	}
+	o->rfd = fd;
+	o->has_rfd = true;
+	o->rlen = 0; /* from now on every read sees the file as it is */
+	nrfds++;
+	errno = err;
+}
+
+/* A read straight from the file: what the server would have read. */
+static ssize_t direct_pread(struct shim_ofd *o, void *buf, size_t n, off_t off)
+{
+	ssize_t k;
+
+	if (o->conn->nin && shim_conn_settle(o->conn, o->dev, o->ino) < 0)
+		return -1;
+	do
+		k = real_pread(o->rfd, buf, n, off);
+	while (k < 0 && errno == EINTR);
+	return k;
+}
+
 static void ofd_free(struct shim_ofd *o)
 {
+	drop_rfd(o);
 	untrack(o);
 	shim_conn_forget(o);
 	if (o->sh)
@@ -286,6 +391,10 @@ int shim_ofd_revive(struct shim_ofd *o)
 		/* The file is no longer there: its fd is stale, as on NFS. */
 		return errno = gone ? ESTALE : EIO, -1;
 	}
+	/* A descriptor of the file it was keeps serving only that same file. */
+	if (o->has_rfd && (r.st.dev != o->dev || r.st.ino != o->ino))
+		drop_rfd(o);
+	o->no_rfd = false;
 	o->handle = r.handle;
 	o->dev = r.st.dev;
 	o->ino = r.st.ino;
@@ -609,6 +718,7 @@ static ssize_t fetch(struct shim_ofd *o, void *dst, size_t n, off_t off)
  * requests waiting). */
 static void note_fetch(struct shim_ofd *o, off_t at, ssize_t k)
 {
+	o->fetched = true;
 	if (at == o->seq_end) {
 		if (o->seq_run < SHIM_PREFETCH_MAX)
 			o->seq_run++;
@@ -629,6 +739,10 @@ ssize_t shim_ofd_pread(struct shim_ofd *o, void *buf, size_t n, off_t off)
 		return errno = EBADF, -1;
 	if (off < 0)
 		return errno = EINVAL, -1;
+	/* A direct reader does not talk to the server: it looks whether the
+	 * server is still there, so that one that died fails its reads too. */
+	if (o->has_rfd && shim_conn_alive(o->conn) < 0)
+		return -1;
 	if (shim_ofd_revive(o) < 0)
 		return -1;
 	if (dirty_head && shim_flush_file(o->conn, o->dev, o->ino) < 0)
@@ -649,6 +763,17 @@ ssize_t shim_ofd_pread(struct shim_ofd *o, void *buf, size_t n, off_t off)
 			if (o->rlen < o->ra_window && at + k == o->roff + (off_t)o->rlen)
 				break; /* the window was short: end of file */
 			continue;
+		}
+		/* After a first fetch, a file read on: from a descriptor of
+		 * its own if the server hands one out. */
+		if (o->fetched && !o->has_rfd && !o->no_rfd && o->conn->read_fds)
+			get_rfd(o);
+		if (o->has_rfd) {
+			k = direct_pread(o, dst + done, want, at);
+			if (k < 0)
+				return done ? (ssize_t)done : -1;
+			done += (size_t)k;
+			break;
 		}
 		if (!shim_rbuf_size || want >= shim_rbuf_size) {
 			size_t ask = fetch_size(o, want);

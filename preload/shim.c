@@ -6,6 +6,8 @@
  *   CKPT_RECONNECT_TIMEOUT  seconds to wait for a lost server to come back (default 30, 0 = none)
  *   CKPT_WRITE_BEHIND   write-behind buffer per open file, bytes (default 1 MiB, 0 = off)
  *   CKPT_READ_AHEAD     largest read-ahead per open file, bytes (default 1 MiB, 0 = off)
+ *   CKPT_LOCAL_READS    0: never read files directly from descriptors a same-host
+ *                       server offers (READ_FD); default 1
  *   CKPT_JOB            job name sent in HELLO
  *   CKPT_KEY_FILE       key proven to servers started with --key (ckpt keygen)
  *   CKPT_DEBUG          1: log every remote call on stderr
@@ -31,6 +33,7 @@ int shim_io_timeout_ms = 30000;
 int shim_reconnect_ms = 30000;
 size_t shim_wbuf_size = 1u << 20;
 size_t shim_rbuf_size = 1u << 20;
+bool shim_local_reads = true;
 mode_t shim_umask = 022;
 int shim_debug_on;
 int shim_ready;
@@ -195,6 +198,11 @@ static void read_env(void)
 		if (v < 0 || v > (long long)WIRE_MAX_DATA)
 			fatal_config("CKPT_READ_AHEAD", s, "expected bytes, 0 to 4M");
 		shim_rbuf_size = (size_t)v;
+	}
+	if ((s = getenv("CKPT_LOCAL_READS")) && *s) {
+		if (strcmp(s, "0") && strcmp(s, "1"))
+			fatal_config("CKPT_LOCAL_READS", s, "expected 0 or 1");
+		shim_local_reads = *s == '1';
 	}
 	if ((s = getenv("CKPT_KEY_FILE")) && *s)
 		read_key(s);

@@ -79,6 +79,7 @@ extern int shim_io_timeout_ms;   /* CKPT_IO_TIMEOUT (s), default 30 */
 extern int shim_reconnect_ms;    /* CKPT_RECONNECT_TIMEOUT (s), default 30, 0 = no waiting */
 extern size_t shim_wbuf_size;    /* CKPT_WRITE_BEHIND bytes, 0 = off */
 extern size_t shim_rbuf_size;    /* CKPT_READ_AHEAD bytes, 0 = off */
+extern bool shim_local_reads;    /* CKPT_LOCAL_READS: ask READ_FD where offered */
 extern mode_t shim_umask;
 /* CKPT_KEY_FILE, read once at start (PROTOCOL.md 3.4); kind 0: no key. */
 struct wire_key;
@@ -149,6 +150,8 @@ struct shim_conn {
 	bool lost_conn;
 	bool reconnecting; /* inside reconnect(): no nested waiting */
 	bool gave_up;      /* the last reconnection ran out of time: try once per call */
+	bool read_fds;     /* the server offered READ_FD (a unix socket, our user) */
+	int64_t alive_ms;  /* CLOCK_MONOTONIC_COARSE ms of the last shim_conn_alive check */
 	/* Pipelined PWRITEs whose replies are still to be read, oldest first.
 	 * With reconnection on, each PWRITE's frame (header and data) is kept in
 	 * ring until its acknowledgement came, to be sent again on a new session
@@ -213,6 +216,21 @@ void shim_prefetch(struct shim_conn *c, struct shim_ofd *ofd, off_t off, uint32_
  * otherwise discard any prefetch and return -2; -1 on failure. Lock held. */
 ssize_t shim_take_prefetch(struct shim_conn *c, struct shim_ofd *ofd, off_t off, uint32_t n,
 			   void *dst);
+/* READ_FD: one exchange (after every outstanding reply is read) whose
+ * reply carries a descriptor; 0 with it in *fd (close-on-exec), or -1 with
+ * errno (the server's error, EPROTO for an answer without one, EIO for a
+ * transport failure). Lock held. */
+int shim_rpc_fd(struct shim_conn *c, void *req, size_t reqlen, int *fd);
+/* Reads that bypass the session (direct reads) see a server that went away
+ * as a request would: at most every SHIM_ALIVE_EVERY_MS, a look at the
+ * socket (one poll); if the server has gone, the connection is dropped and
+ * waited for as in shim_conn_ready (CKPT_RECONNECT_TIMEOUT), else EIO.
+ * 0 or -1. Lock held. */
+#define SHIM_ALIVE_EVERY_MS 10
+int shim_conn_alive(struct shim_conn *c);
+/* Read replies until no write to the file (dev, ino) is outstanding, so
+ * that a direct read sees it. Lock held. */
+int shim_conn_settle(struct shim_conn *c, uint64_t dev, uint64_t ino);
 /* Forget prefetched data of a file that is being changed. Lock held. */
 void shim_forget_prefetch(struct shim_conn *c, uint64_t dev, uint64_t ino);
 /* Read every outstanding reply (reconnecting and re-sending as
@@ -270,6 +288,12 @@ struct shim_ofd {
 	size_t ra_window;       /* grows with sequential reads */
 	off_t seq_end;          /* where the last block fetched from the server ended */
 	unsigned int seq_run;   /* fetches in a row that began at seq_end */
+	/* Direct reads: rfd is a read-only descriptor of the file from the
+	 * server (READ_FD), valid while has_rfd, kept high and protected like
+	 * the shim's sockets; asked for at the second fetch from the server
+	 * (fetched), once per handle (no_rfd: refused or not to be asked). */
+	int rfd;
+	bool has_rfd, no_rfd, fetched;
 	/* directory stream state (fdopendir) */
 	uint64_t dir_cookie;
 	struct shim_ofd *dirty_next; /* on the dirty list while wlen > 0 */
@@ -295,6 +319,13 @@ bool shim_is_cursor_fd(int fd);
 char *shim_fds_env(void);
 /* Adopt the remote fds listed in CKPT_FDS by the process that exec'd us. */
 void shim_adopt_fds(const char *spec);
+/* True if fd is one of the ofds' direct-read descriptors. */
+bool shim_is_read_fd(int fd);
+/* The lowest fd >= lo that is the shim's own (socket, cursor memfd, direct
+ * read descriptor), or -1. For close_range. */
+int shim_next_own_fd(int lo);
+/* After a restore: the direct-read descriptors are gone (not in the image). */
+void shim_forget_read_fds(void);
 /* Every ofd (for inherit.c). */
 struct shim_ofd **shim_all_ofds(size_t *n);
 int shim_track_ofd(struct shim_ofd *o);

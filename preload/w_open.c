@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,14 +217,16 @@ SHIM_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
 		if (fd == last)
 			break;
 	}
-	/* Then the kernel, around our own sockets. */
+	/* Then the kernel, around our own descriptors. */
 	while (lo <= last) {
 		unsigned int next = ~0u;
+		int own;
 
-		for (struct shim_conn *k = shim_conns; k; k = k->next)
-			if (k->fd >= 0 && (unsigned int)k->fd >= lo && (unsigned int)k->fd <= last &&
-			    (unsigned int)k->fd < next)
-				next = (unsigned int)k->fd;
+		shim_lock();
+		own = lo <= INT_MAX ? shim_next_own_fd((int)lo) : -1;
+		shim_unlock();
+		if (own >= 0 && (unsigned int)own <= last)
+			next = (unsigned int)own;
 		if (next == ~0u)
 			return real_close_range(lo, last, flags);
 		if (next > lo && real_close_range(lo, next - 1, flags) < 0)

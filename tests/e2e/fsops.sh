@@ -47,9 +47,13 @@ run_prog fsops default
 run_prog fsops unbuffered CKPT_WRITE_BEHIND=0 CKPT_READ_AHEAD=0
 run_prog fsops tiny-buffers CKPT_WRITE_BEHIND=4097 CKPT_READ_AHEAD=4097
 run_prog fdnums fd-numbers
+# readseq: with direct reads (READ_FD, the default on a unix socket of our
+# own user) and through the session only, with each read-ahead setting.
 run_prog readseq readseq
-run_prog readseq readseq-tiny-window CKPT_READ_AHEAD=4097
-run_prog readseq readseq-no-read-ahead CKPT_READ_AHEAD=0
+run_prog readseq readseq-session CKPT_LOCAL_READS=0
+run_prog readseq readseq-tiny-window CKPT_LOCAL_READS=0 CKPT_READ_AHEAD=4097
+run_prog readseq readseq-no-read-ahead CKPT_LOCAL_READS=0 CKPT_READ_AHEAD=0
+run_prog readseq readseq-direct-no-read-ahead CKPT_LOCAL_READS=1 CKPT_READ_AHEAD=0
 
 # How many blocks a reader in 1 MiB blocks asks for, counted in the log of
 # a server at debug level: a reader that jumps around gets no prefetched
@@ -58,13 +62,16 @@ run_prog readseq readseq-no-read-ahead CKPT_READ_AHEAD=0
 need_server d "$T/droot" --log-level debug
 mkdir -p "$T/droot/pf"
 head -c $((16 << 20)) /dev/urandom >"$T/droot/pf/f"
-# preads DESC PYTHON: runs PYTHON (f: the file, opened unbuffered) under
-# the shim and prints how many PREAD requests the server logged meanwhile.
+# preads PYTHON [VAR=VALUE...]: runs PYTHON (f: the file, opened
+# unbuffered) under the shim, through the session only unless told
+# otherwise, and prints how many PREAD requests the server logged meanwhile.
 preads() {
-	local before after
+	local before after py=$1
+	shift
 	before=$(grep -c ' PREAD #' "$T/d.log")
-	shimt "/data=unix:$SOCK_d" "$PY" -c "f = open('/data/pf/f', 'rb', buffering=0)
-$1
+	env CKPT_LOCAL_READS=0 "$@" timeout -k 5 "$TIMEOUT" env LD_PRELOAD="$SHIM" \
+		CKPT_MOUNTS="/data=unix:$SOCK_d" "$PY" -c "f = open('/data/pf/f', 'rb', buffering=0)
+$py
 f.close()" || echo "python failed"
 	after=$(grep -c ' PREAD #' "$T/d.log")
 	echo $((after - before))

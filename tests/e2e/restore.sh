@@ -147,6 +147,9 @@ need_server srv "$T/root"
 MNT=/data=unix:$SOCK_srv
 mkdir -p "$T/root/dir"
 zdtm remote 0 CKPT_MOUNTS="$MNT" "$P/ckpt_remote" state /data/dir
+# a file read directly (READ_FD) before and after: the descriptor from the
+# old process is never used, even with its number taken by another file
+zdtm direct 0 CKPT_MOUNTS="$MNT" "$P/ckpt_remote" direct /data/direct.bin
 # The signal lands while the shim waits for a stopped server: the checkpoint
 # waits until the shim leaves its code, then drains the writes and goes on.
 start busy CKPT_MOUNTS="$MNT" CKPT_WRITE_BEHIND=0 "$P/ckpt_remote" stream /data/stream.txt 12000
