@@ -250,6 +250,10 @@ static void get_rfd(struct shim_ofd *o)
 	if (n < 0 || shim_rpc_fd(o->conn, shim_reqbuf, (size_t)n, &fd) < 0) {
 		shim_debug("READ_FD %s/%s: %s; reading through the session", o->mnt->point, o->rel,
 			   strerror(errno));
+		/* An answer without the descriptor: something between us and
+		 * the server (a proxy) drops them; do not ask again. */
+		if (errno == EPROTO)
+			o->conn->read_fds = false;
 		errno = err;
 		return;
 	}
@@ -274,13 +278,20 @@ static void get_rfd(struct shim_ofd *o)
 	errno = err;
 }
 
-/* A read straight from the file: what the server would have read. */
+/* A read straight from the file: what the server would have read. -2 if
+ * the descriptor may no longer be used (waiting for the writes found the
+ * server gone and reconnected: the file may have been replaced, or the new
+ * server not offer descriptors): read through the session then. */
 static ssize_t direct_pread(struct shim_ofd *o, void *buf, size_t n, off_t off)
 {
 	ssize_t k;
 
 	if (o->conn->nin && shim_conn_settle(o->conn, o->dev, o->ino) < 0)
 		return -1;
+	if (o->epoch != o->conn->epoch && shim_ofd_revive(o) < 0)
+		return -1;
+	if (!o->has_rfd)
+		return -2;
 	do
 		k = real_pread(o->rfd, buf, n, off);
 	while (k < 0 && errno == EINTR);
@@ -391,8 +402,9 @@ int shim_ofd_revive(struct shim_ofd *o)
 		/* The file is no longer there: its fd is stale, as on NFS. */
 		return errno = gone ? ESTALE : EIO, -1;
 	}
-	/* A descriptor of the file it was keeps serving only that same file. */
-	if (o->has_rfd && (r.st.dev != o->dev || r.st.ino != o->ino))
+	/* A descriptor of the file it was keeps serving only that same file,
+	 * and only while the server offers descriptors. */
+	if (o->has_rfd && (r.st.dev != o->dev || r.st.ino != o->ino || !o->conn->read_fds))
 		drop_rfd(o);
 	o->no_rfd = false;
 	o->handle = r.handle;
@@ -716,9 +728,12 @@ static ssize_t fetch(struct shim_ofd *o, void *dst, size_t n, off_t off)
  * that jumps around gets no prefetch; one that keeps on gets up to
  * SHIM_PREFETCH_MAX blocks, so that the server, woken once, finds several
  * requests waiting). */
-static void note_fetch(struct shim_ofd *o, off_t at, ssize_t k)
+static void note_fetch(struct shim_ofd *o, off_t at, ssize_t k, size_t asked)
 {
-	o->fetched = true;
+	/* A file that gave all that was asked may well be read on (a short
+	 * fetch met its end: a small file read in one go asks no READ_FD). */
+	if ((size_t)k == asked)
+		o->fetched = true;
 	if (at == o->seq_end) {
 		if (o->seq_run < SHIM_PREFETCH_MAX)
 			o->seq_run++;
@@ -770,10 +785,12 @@ ssize_t shim_ofd_pread(struct shim_ofd *o, void *buf, size_t n, off_t off)
 			get_rfd(o);
 		if (o->has_rfd) {
 			k = direct_pread(o, dst + done, want, at);
-			if (k < 0)
+			if (k == -1)
 				return done ? (ssize_t)done : -1;
-			done += (size_t)k;
-			break;
+			if (k >= 0) {
+				done += (size_t)k;
+				break;
+			}
 		}
 		if (!shim_rbuf_size || want >= shim_rbuf_size) {
 			size_t ask = fetch_size(o, want);
@@ -783,7 +800,7 @@ ssize_t shim_ofd_pread(struct shim_ofd *o, void *buf, size_t n, off_t off)
 				k = fetch(o, dst + done, ask, at);
 			if (k < 0)
 				return done ? (ssize_t)done : -1;
-			note_fetch(o, at, k);
+			note_fetch(o, at, k, ask);
 			done += (size_t)k;
 			if (k == 0 || (size_t)k < ask)
 				break;
@@ -813,7 +830,7 @@ ssize_t shim_ofd_pread(struct shim_ofd *o, void *buf, size_t n, off_t off)
 				k = fetch(o, o->rbuf, ask, at);
 			if (k < 0)
 				return done ? (ssize_t)done : -1;
-			note_fetch(o, at, k);
+			note_fetch(o, at, k, ask);
 			o->roff = at;
 			o->rlen = (size_t)k;
 			if (k == 0)

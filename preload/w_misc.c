@@ -285,6 +285,19 @@ SHIM_EXPORT FILE *popen(const char *cmd, const char *mode)
 	return fp;
 }
 
+/* vfork's child borrows the parent's memory until it execs or exits, and the
+ * shim's tables live in that memory: a child that closes or dup2s a remote
+ * fd (Python's subprocess does both, through close_range and dup2) would
+ * change them under the parent, whose remote fds would then be gone. As
+ * POSIX allows, vfork is a fork here, with the fork handlers (buffers
+ * flushed, cursors shared). A wrapper could not call the real vfork anyway:
+ * its child would return through, and reuse, the stack frame the parent
+ * still needs. */
+SHIM_EXPORT pid_t vfork(void)
+{
+	return fork();
+}
+
 SHIM_EXPORT void _exit(int status)
 {
 	shim_flush_before_exec();

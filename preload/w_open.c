@@ -238,6 +238,25 @@ SHIM_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
 	return 0;
 }
 
+/* glibc's closefrom calls its close_range inside the library, past this
+ * wrapper's: it must go around the shim's descriptors too. */
+SHIM_EXPORT void closefrom(int lowfd)
+{
+	INIT();
+	if (!shim_nmounts && real_closefrom) {
+		real_closefrom(lowfd);
+		return;
+	}
+	if (lowfd < 0)
+		lowfd = 0;
+	if (close_range((unsigned int)lowfd, ~0u, 0) < 0) {
+		/* Without close_range(2): one by one, as glibc falls back. */
+		for (int fd = lowfd; fd < 65536; fd++)
+			if (!shim_is_shim_fd(fd))
+				close(fd);
+	}
+}
+
 static int dup_remote(int oldfd, int minfd, int exact, bool cloexec)
 {
 	struct shim_ofd *o;

@@ -50,6 +50,14 @@ expect "cat | md5sum (direct reads)" "$sum_big" "$(shimt "$M" cat /data/big | md
 r=$(( $(oks d READ_FD) - r0 ))
 [ "$r" -ge 2 ] && pass "md5sum and cat asked READ_FD ($r)" || fail "md5sum and cat: $r READ_FDs"
 
+# ---- small files read in one go ask for nothing -----------------------------------------------
+mkdir -p "$T/root/small"
+for i in $(seq 1 20); do head -c $((i * 1000)) /dev/urandom >"$T/root/small/s$i"; done
+r0=$(reqs d READ_FD)
+expect "cat of 20 small files (1 to 20 KB): same bytes" "$(cat "$T"/root/small/s* | md5sum)" \
+	"$(shimt "$M" sh -c 'cat /data/small/s*' | md5sum)"
+expect "20 small files read in one go: no READ_FD" 0 $(( $(reqs d READ_FD) - r0 ))
+
 # ---- random 4 KiB reads, compared with the local file -----------------------------------------
 rnd="import random, hashlib
 random.seed(7); h = hashlib.md5(); f = open(PATH, 'rb', buffering=0)
@@ -123,7 +131,7 @@ for what in restarted gone; do
 	fi
 done
 
-# ---- the descriptor is the shim's: close, closerange, dup2 leave it alone; fork shares it -------
+# ---- the descriptor is the shim's: close, closerange, closefrom, dup2 leave it alone; fork shares it
 prot="import os, hashlib
 f = open(PATH, 'rb', buffering=0); h = hashlib.md5()
 h.update(f.read(1 << 20)); h.update(f.read(1 << 20))
@@ -139,6 +147,7 @@ if PATH.startswith('/data'):
 else:
     print('direct descriptors: 1'); print('close refused: Bad file descriptor'); print('dup2 refused: Bad file descriptor')
 os.closerange(f.fileno() + 1, 65536)
+import ctypes; ctypes.CDLL(None).closefrom(f.fileno() + 1)
 pid = os.fork()
 if pid == 0:
     h.update(f.read(3 << 20)); print('child', h.hexdigest(), flush=True); os._exit(0)
@@ -150,7 +159,7 @@ while True:
 print('parent', h.hexdigest(), f.tell())"
 "$PY" -c "${prot//PATH/\'$T/root/big\'}" >"$T/prot.local" 2>&1
 py "$M" "${prot//PATH/\'/data/big\'}" >"$T/prot.remote" 2>&1
-same_text "close, dup2 and closerange leave the direct descriptor alone; fork shares the file; output as local" \
+same_text "close, dup2, closerange and closefrom leave the direct descriptor alone; fork shares the file; output as local" \
 	"$T/prot.local" "$T/prot.remote"
 
 # ---- at most 32 descriptors at once; the other files are read through the session ---------------

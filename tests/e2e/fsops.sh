@@ -55,6 +55,28 @@ run_prog readseq readseq-tiny-window CKPT_LOCAL_READS=0 CKPT_READ_AHEAD=4097
 run_prog readseq readseq-no-read-ahead CKPT_LOCAL_READS=0 CKPT_READ_AHEAD=0
 run_prog readseq readseq-direct-no-read-ahead CKPT_LOCAL_READS=1 CKPT_READ_AHEAD=0
 
+# Python's subprocess starts children with vfork, and the child closes fds
+# (close_range) and dup2s: with remote files open in the parent, and one of
+# them the child's stdout, every file must stay as it was for the parent.
+spy='import subprocess, sys
+d = sys.argv[1]
+with open(d + "/s.txt", "w") as w: w.write("hello world, a line for the parent\n")
+f = open(d + "/s.txt", "rb", buffering=0)
+print(f.read(6))
+print(subprocess.run(["cat", d + "/s.txt"], capture_output=True).stdout)
+print(f.read(6))
+with open(d + "/out.txt", "w") as o:
+    o.write("parent first\n"); o.flush()
+    subprocess.run(["echo", "from the child"], stdout=o, close_fds=True)
+    o.write("parent after\n")
+print(open(d + "/out.txt").read())
+print(f.read())'
+mkdir -p "$T/local/sp" "$T/root/sp"
+"$PY" -c "$spy" "$T/local/sp" >"$T/sp.local" 2>&1
+shimt "$M" "$PY" -c "$spy" /data/sp >"$T/sp.remote" 2>&1
+same_text "python subprocess (vfork, close_range, dup2 in the child) leaves the parent's remote files alone" \
+	"$T/sp.local" "$T/sp.remote"
+
 # How many blocks a reader in 1 MiB blocks asks for, counted in the log of
 # a server at debug level: a reader that jumps around gets no prefetched
 # block it then throws away, and one that stops early after a sequential
