@@ -613,14 +613,15 @@ static int do_hello(struct srv_session *s, const struct wire_hdr *h, const uint8
 
 	srv_session_log(s, SRV_LOG_INFO,
 			"HELLO: protocol %u, job '%s', client '%s' pid %" PRIu32 " %s %s page %" PRIu32
-			", server %s %s page %" PRIu32 "%s; max frame %" PRIu32 "%s",
+			", server %s %s page %" PRIu32 "%s; max frame %" PRIu32 "%s%s",
 			r.version, c_job, c_peer, m.pid, c_arch, bo_name(m.byte_order), m.page_size, arch,
 			bo_name(r.byte_order), r.page_size,
 			(m.byte_order != r.byte_order || m.page_size != r.page_size ||
 			 m.arch.len != r.arch.len || memcmp(m.arch.p, r.arch.p, m.arch.len) != 0)
 				? " (heterogeneous pair)"
 				: "",
-			s->out_max, s->auth_state == SRV_AUTH_WAIT ? "; challenged" : "");
+			s->out_max, s->auth_state == SRV_AUTH_WAIT ? "; challenged" : "",
+			s->read_fds ? "; READ_FD offered (same host, same uid)" : "");
 	return 0;
 }
 

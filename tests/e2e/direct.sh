@@ -209,6 +209,11 @@ need_server t "$T/root" --log-level debug --listen tcp:127.0.0.1:0
 tcp=$(grep '^tcp:' "$T/t.ready")
 expect "tcp: same bytes" "$sum_big" "$(py "/data=$tcp" "$plain")"
 expect "tcp: no READ_FD asked" 0 "$(reqs t READ_FD)"
+# the HELLO log line says when the offer is made
+offered() { grep -c 'HELLO: .*; READ_FD offered' "$T/$1.log"; }
+[ "$(offered d)" -ge 1 ] && [ "$(offered n)" = 0 ] && [ "$(offered t)" = 0 ] &&
+	pass "the server logs the READ_FD offer at HELLO, and only where it is made" ||
+	fail "READ_FD offer in the logs: d $(offered d), --no-read-fds $(offered n), tcp $(offered t)"
 
 if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
 	mkdir -p "$T/pub" && chmod 755 "$T" "$T/pub" && chmod 644 "$T/root/big"
