@@ -83,6 +83,16 @@ int shim_high_fd_floor(int below)
 	return lim > below + 32 ? (int)lim - below : (int)lim / 2;
 }
 
+int shim_fd_move_high(int fd, int below)
+{
+	int hi = real_fcntl(fd, F_DUPFD_CLOEXEC, shim_high_fd_floor(below));
+
+	if (hi < 0)
+		return fd;
+	real_close(fd);
+	return hi;
+}
+
 /* Close the socket. Writes whose acknowledgement never came get EIO in
  * their files, unless `keep`: then they stay in the window (their frames in
  * the ring) to be sent again on the next session. Prefetches are forgotten. */
@@ -294,13 +304,24 @@ static int send_all(struct shim_conn *c, struct iovec *iov, int n)
 	return 0;
 }
 
-static int recv_all(struct shim_conn *c, void *buf, size_t len)
+/* Receive len bytes into buf. With fd non-NULL, a descriptor that comes
+ * with them (SCM_RIGHTS) is taken into *fd (close-on-exec; any more, or any
+ * once *fd is set, are closed); without, the kernel discards descriptors. */
+static int recv_full(struct shim_conn *c, void *buf, size_t len, int *fd)
 {
 	uint8_t *p = buf;
 	int saved = errno;
 
 	while (len) {
-		ssize_t k = recv(c->fd, p, len, MSG_DONTWAIT);
+		union {
+			struct cmsghdr h;
+			char b[CMSG_SPACE(4 * sizeof(int))];
+		} u;
+		struct iovec v = {p, len};
+		struct msghdr mh = {.msg_iov = &v, .msg_iovlen = 1, .msg_control = fd ? u.b : NULL,
+				    .msg_controllen = fd ? sizeof(u.b) : 0};
+		ssize_t k = fd ? recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC)
+			       : recv(c->fd, p, len, MSG_DONTWAIT);
 
 		if (k == 0) {
 			errno = ECONNRESET;
@@ -313,11 +334,31 @@ static int recv_all(struct shim_conn *c, void *buf, size_t len)
 				continue;
 			return -1;
 		}
+		for (struct cmsghdr *cm = fd ? CMSG_FIRSTHDR(&mh) : NULL; cm; cm = CMSG_NXTHDR(&mh, cm)) {
+			size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+			if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+				continue;
+			for (size_t i = 0; i < n; i++) {
+				int f;
+
+				memcpy(&f, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+				if (*fd < 0)
+					*fd = f;
+				else
+					real_close(f);
+			}
+		}
 		p += k;
 		len -= (size_t)k;
 	}
 	errno = saved;
 	return 0;
+}
+
+static int recv_all(struct shim_conn *c, void *buf, size_t len)
+{
+	return recv_full(c, buf, len, NULL);
 }
 
 /* The connection went away (as opposed to a timeout or a protocol error). */
@@ -486,7 +527,7 @@ static int hello(struct shim_conn *c)
 /* Dial and say HELLO once; a new session (epoch bumped). No waiting. */
 static int connect_once(struct shim_conn *c)
 {
-	int fd, hi;
+	int fd;
 
 	fd = dial(c->addr);
 	if (fd < 0) {
@@ -504,12 +545,7 @@ static int connect_once(struct shim_conn *c)
 		errno = c->broken ? EIO : ENOTCONN;
 		return -1;
 	}
-	hi = real_fcntl(fd, F_DUPFD_CLOEXEC, shim_high_fd_floor(64));
-	if (hi >= 0) {
-		real_close(fd);
-		fd = hi;
-	}
-	c->fd = fd;
+	c->fd = shim_fd_move_high(fd, 64);
 	c->pid = shim_pid;
 	c->max_frame = WIRE_MAX_FRAME;
 	if (hello(c) < 0) {
@@ -1075,6 +1111,24 @@ void shim_forget_prefetch(struct shim_conn *c, uint64_t dev, uint64_t ino)
 	}
 }
 
+/* Send a request frame (iov[0] starts with its header; its id is patched
+ * in) once every outstanding reply has been read: 0 with the id, or -1
+ * (EIO: no session of ours; or a transport failure, the request maybe
+ * partly sent). */
+static int send_request(struct shim_conn *c, struct iovec *iov, int n, uint64_t *id)
+{
+	if (c->fd < 0 || c->pid != shim_pid)
+		return errno = EIO, -1;
+	if (drain_all(c) < 0)
+		return -1;
+	arm(c);
+	*id = c->next_id++;
+	put_id(iov[0].iov_base, *id);
+	if (send_all(c, iov, n) < 0)
+		return transport_fail(c, "sending", errno);
+	return 0;
+}
+
 /* One exchange on the current session. *sent: the whole request went out
  * (a lost reply then leaves its fate unknown). */
 static int rpc_once(struct shim_conn *c, void *req, size_t reqlen, const void *extra,
@@ -1088,20 +1142,13 @@ static int rpc_once(struct shim_conn *c, void *req, size_t reqlen, const void *e
 	size_t body;
 
 	*sent = false;
-	if (c->fd < 0 || c->pid != shim_pid)
-		return errno = EIO, -1;
-	if (drain_all(c) < 0)
-		return -1;
-	arm(c);
-	id = c->next_id++;
 	type = (uint16_t)(((uint8_t *)req)[4] << 8 | ((uint8_t *)req)[5]);
-	put_id(req, id);
 	iov[0].iov_base = req;
 	iov[0].iov_len = reqlen;
 	iov[1].iov_base = (void *)extra;
 	iov[1].iov_len = extralen;
-	if (send_all(c, iov, extralen ? 2 : 1) < 0)
-		return transport_fail(c, "sending", errno);
+	if (send_request(c, iov, extralen ? 2 : 1, &id) < 0)
+		return -1;
 	*sent = true;
 	if (read_reply_hdr(c, id, type, &h) < 0)
 		return -1;
@@ -1271,52 +1318,6 @@ int shim_rpc(struct shim_conn *c, void *req, size_t reqlen, const void *extra, s
 	}
 }
 
-/* Receive the header of a reply into hb, taking the descriptor that may
- * come with its first byte (*fd, else left -1; any more are closed). */
-static int recv_hdr_fd(struct shim_conn *c, uint8_t *hb, int *fd)
-{
-	size_t got = 0;
-
-	while (got < WIRE_HDR_SIZE) {
-		union {
-			struct cmsghdr h;
-			char b[CMSG_SPACE(4 * sizeof(int))];
-		} u;
-		struct iovec v = {hb + got, WIRE_HDR_SIZE - got};
-		struct msghdr mh = {.msg_iov = &v, .msg_iovlen = 1, .msg_control = u.b,
-				    .msg_controllen = sizeof(u.b)};
-		ssize_t k = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-
-		if (k == 0)
-			return errno = ECONNRESET, -1;
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN && wait_ready(c, POLLIN) == 0)
-				continue;
-			return -1;
-		}
-		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
-			size_t n;
-
-			if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-				continue;
-			n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-			for (size_t i = 0; i < n; i++) {
-				int f;
-
-				memcpy(&f, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-				if (*fd < 0)
-					*fd = f;
-				else
-					real_close(f);
-			}
-		}
-		got += (size_t)k;
-	}
-	return 0;
-}
-
 int shim_rpc_fd(struct shim_conn *c, void *req, size_t reqlen, int *fdp)
 {
 	uint8_t hb[WIRE_HDR_SIZE];
@@ -1328,16 +1329,9 @@ int shim_rpc_fd(struct shim_conn *c, void *req, size_t reqlen, int *fdp)
 	int fd = -1;
 
 	*fdp = -1;
-	if (c->fd < 0 || c->pid != shim_pid)
-		return errno = EIO, -1;
-	if (drain_all(c) < 0)
+	if (send_request(c, &iov, 1, &id) < 0)
 		return -1;
-	arm(c);
-	id = c->next_id++;
-	put_id(req, id);
-	if (send_all(c, &iov, 1) < 0)
-		return transport_fail(c, "sending", errno);
-	if (recv_hdr_fd(c, hb, &fd) < 0) {
+	if (recv_full(c, hb, sizeof(hb), &fd) < 0) {
 		int err = errno;
 
 		if (fd >= 0)

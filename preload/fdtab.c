@@ -240,7 +240,7 @@ static void get_rfd(struct shim_ofd *o)
 {
 	struct wire_handle h = {o->handle};
 	struct stat st;
-	int fd, hi, err = errno;
+	int fd, err = errno;
 	long n;
 
 	if (nrfds >= SHIM_MAX_READ_FDS)
@@ -266,12 +266,7 @@ static void get_rfd(struct shim_ofd *o)
 		errno = err;
 		return;
 	}
-	hi = real_fcntl(fd, F_DUPFD_CLOEXEC, shim_high_fd_floor(200));
-	if (hi >= 0) {
-		real_close(fd);
-		fd = hi;
-	}
-	o->rfd = fd;
+	o->rfd = shim_fd_move_high(fd, 200);
 	o->has_rfd = true;
 	o->rlen = 0; /* from now on every read sees the file as it is */
 	nrfds++;

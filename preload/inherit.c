@@ -34,7 +34,7 @@ bool shim_is_cursor_fd(int fd)
 
 static int share_one(struct shim_ofd *o)
 {
-	int fd, hi;
+	int fd;
 	struct shim_shared *sh;
 
 	if (o->sh)
@@ -42,11 +42,7 @@ static int share_one(struct shim_ofd *o)
 	fd = memfd_create("ckpt-cursor", MFD_CLOEXEC);
 	if (fd < 0)
 		return -1;
-	hi = real_fcntl(fd, F_DUPFD_CLOEXEC, shim_high_fd_floor(160));
-	if (hi >= 0) {
-		real_close(fd);
-		fd = hi;
-	}
+	fd = shim_fd_move_high(fd, 160);
 	if (ftruncate(fd, (off_t)sysconf(_SC_PAGESIZE)) < 0) {
 		real_close(fd);
 		return -1;

@@ -187,6 +187,10 @@ bool shim_is_shim_fd(int fd);
 /* A floor for the shim's own fds, `below` under the fd limit (capped at
  * 1024), out of the program's way. */
 int shim_high_fd_floor(int below);
+/* fd moved (close-on-exec) to the lowest free number from
+ * shim_high_fd_floor(below) on, the original closed; fd itself if that
+ * fails. */
+int shim_fd_move_high(int fd, int below);
 
 /* One request/reply exchange. req/reqlen is a complete frame (its id is
  * patched in); extra/extralen are bytes sent right after it (PWRITE data).

@@ -204,20 +204,26 @@ TestSuite(session_walk, .init = setup_walk, .fini = teardown, .timeout = 60);
 
 /* ---- HELLO ------------------------------------------------------------------------------ */
 
+/* A HELLO request as an x86_64 little-endian client with 4 KiB pages. */
+static void x86_hello(struct wire_hello *m, const char *job, const char *peer)
+{
+	memset(m, 0, sizeof(*m));
+	m->version = WIRE_PROTO_VERSION;
+	m->byte_order = WIRE_BO_LITTLE;
+	m->page_size = 4096;
+	m->max_frame = WIRE_MAX_FRAME;
+	m->arch = S("x86_64");
+	m->job = S(job);
+	m->peer = S(peer);
+}
+
 Test(session, hello_reply_describes_the_server)
 {
 	struct cli *c = cli_start(&cfg);
 	struct wire_hello m, r;
 	long page = sysconf(_SC_PAGESIZE);
 
-	memset(&m, 0, sizeof(m));
-	m.version = WIRE_PROTO_VERSION;
-	m.byte_order = WIRE_BO_LITTLE;
-	m.page_size = 4096;
-	m.max_frame = WIRE_MAX_FRAME;
-	m.arch = S("x86_64");
-	m.job = S("j");
-	m.peer = S("p");
+	x86_hello(&m, "j", "p");
 	cr_assert_eq(call(c, wire_enc_hello(c->req, WIRE_MAX_FRAME, 1, 0, &m)), 0);
 	cr_assert_eq(wire_dec_hello(c->pl, c->plen, &r), 0);
 	cr_expect_eq(r.version, WIRE_PROTO_VERSION);
@@ -572,14 +578,7 @@ static int hello_read_fds(struct cli *c, int ask)
 {
 	struct wire_hello m, r;
 
-	memset(&m, 0, sizeof(m));
-	m.version = WIRE_PROTO_VERSION;
-	m.byte_order = WIRE_BO_LITTLE;
-	m.page_size = 4096;
-	m.max_frame = WIRE_MAX_FRAME;
-	m.arch = S("x86_64");
-	m.job = S("unit-job");
-	m.peer = S("test client");
+	x86_hello(&m, "unit-job", "test client");
 	m.read_fds = (uint8_t)ask;
 	cr_assert_eq(call(c, wire_enc_hello(c->req, WIRE_MAX_FRAME, nid(c), 0, &m)), 0);
 	cr_assert_eq(wire_dec_hello(c->pl, c->plen, &r), 0);
