@@ -42,6 +42,15 @@ const char *shim_unresolved(void);
 
 #define SHIM_EXPORT __attribute__((visibility("default")))
 
+/* Every wrapper starts with INIT(): the shim sets itself up at the first
+ * call, which may come before its constructor ran. */
+void shim_init(void);
+#define INIT()                                        \
+	do {                                          \
+		if (__builtin_expect(!shim_ready, 0)) \
+			shim_init();                  \
+	} while (0)
+
 /* Entry points glibc exports without declaring them in its headers. */
 int __open_2(const char *, int);
 int __open64_2(const char *, int);
@@ -323,6 +332,11 @@ bool shim_is_cursor_fd(int fd);
 char *shim_fds_env(void);
 /* Adopt the remote fds listed in CKPT_FDS by the process that exec'd us. */
 void shim_adopt_fds(const char *spec);
+/* posix_spawn(p) whose file actions touch a remote fd or path, done with
+ * fork and the shim's own calls (w_spawn.c): its result, or -1 if this
+ * spawn is glibc's to do. Lock not held. */
+int shim_spawn(pid_t *pid, const char *path, bool search, const posix_spawn_file_actions_t *fa,
+	       const posix_spawnattr_t *attr, char *const argv[], char *const envp[]);
 /* True if fd is one of the ofds' direct-read descriptors. */
 bool shim_is_read_fd(int fd);
 /* The lowest fd >= lo that is the shim's own (socket, cursor memfd, direct

@@ -16,12 +16,6 @@
 
 #include "shim.h"
 
-void shim_init(void);
-#define INIT()                                 \
-	do {                                   \
-		if (__builtin_expect(!shim_ready, 0)) \
-			shim_init();           \
-	} while (0)
 
 _Static_assert(sizeof(struct dirent) == sizeof(struct dirent64), "dirent layouts differ");
 

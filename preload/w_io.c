@@ -19,11 +19,6 @@
 
 void shim_init(void);
 extern void __chk_fail(void) __attribute__((noreturn));
-#define INIT()                                 \
-	do {                                   \
-		if (__builtin_expect(!shim_ready, 0)) \
-			shim_init();           \
-	} while (0)
 #define REMOTE(fd) (shim_nmounts && shim_fd_is_remote(fd))
 
 /* Lock and look up; NULL (EBADF) if fd stopped being remote meanwhile. */

@@ -17,12 +17,6 @@
 
 extern char **environ;
 
-void shim_init(void);
-#define INIT()                                 \
-	do {                                   \
-		if (__builtin_expect(!shim_ready, 0)) \
-			shim_init();           \
-	} while (0)
 
 void shim_flush_before_exec(void)
 {
@@ -238,12 +232,24 @@ SHIM_EXPORT int execle(const char *path, const char *arg, ...)
 SHIM_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
 			    const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
+	int rc;
+
+	INIT();
+	rc = shim_spawn(pid, path, false, fa, attr, argv, envp);
+	if (rc >= 0)
+		return rc;
 	WITH_ENV(envp, real_posix_spawn(pid, path, fa, attr, argv, env_));
 }
 
 SHIM_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
 			     const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
+	int rc;
+
+	INIT();
+	rc = shim_spawn(pid, file, true, fa, attr, argv, envp);
+	if (rc >= 0)
+		return rc;
 	WITH_ENV(envp, real_posix_spawnp(pid, file, fa, attr, argv, env_));
 }
 

@@ -20,12 +20,6 @@
 
 #include "shim.h"
 
-void shim_init(void);
-#define INIT()                                 \
-	do {                                   \
-		if (__builtin_expect(!shim_ready, 0)) \
-			shim_init();           \
-	} while (0)
 
 static mode_t mode_arg(int flags, va_list ap)
 {

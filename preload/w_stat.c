@@ -27,12 +27,6 @@ _Static_assert(sizeof(struct stat) == sizeof(struct stat64), "stat64 differs");
 _Static_assert(sizeof(struct statfs) == sizeof(struct statfs64), "statfs64 differs");
 _Static_assert(sizeof(struct statvfs) == sizeof(struct statvfs64), "statvfs64 differs");
 
-void shim_init(void);
-#define INIT()                                 \
-	do {                                   \
-		if (__builtin_expect(!shim_ready, 0)) \
-			shim_init();           \
-	} while (0)
 #define REMOTE(fd) (shim_nmounts && shim_fd_is_remote(fd))
 
 /* Classify (dirfd, path): 1 remote, 0 local, -1 error. */

@@ -19,12 +19,6 @@
 
 #include "shim.h"
 
-void shim_init(void);
-#define INIT()                                 \
-	do {                                   \
-		if (__builtin_expect(!shim_ready, 0)) \
-			shim_init();           \
-	} while (0)
 
 /* glibc's stream flag bits (libio.h; stable since glibc 2.0). */
 #define IO_NO_READS 0x0004

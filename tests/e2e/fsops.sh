@@ -77,6 +77,40 @@ shimt "$M" "$PY" -c "$spy" /data/sp >"$T/sp.remote" 2>&1
 same_text "python subprocess (vfork, close_range, dup2 in the child) leaves the parent's remote files alone" \
 	"$T/sp.local" "$T/sp.remote"
 
+# posix_spawn with file actions on remote files (glibc applies them with
+# raw system calls in the child; the shim does such spawns itself): a remote
+# fd dup2'd onto the child's stdout, a remote path opened as its stdin, a
+# remote fd closed, and an open that fails (the spawn returns ENOENT).
+pspy='import os, sys, errno
+d = sys.argv[1]; env = dict(os.environ)
+fd = os.open(d + "/ps.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+os.write(fd, b"parent first\n")
+pid = os.posix_spawn("/bin/echo", ["echo", "spawned, stdout on the file"], env,
+                     file_actions=[(os.POSIX_SPAWN_DUP2, fd, 1)])
+print("dup2:", os.waitpid(pid, 0)[1])
+os.write(fd, b"parent after\n"); os.close(fd)
+sys.stdout.flush()
+pid = os.posix_spawnp("cat", ["cat"], env,
+                      file_actions=[(os.POSIX_SPAWN_OPEN, 0, d + "/ps.txt", os.O_RDONLY, 0)])
+print("open:", os.waitpid(pid, 0)[1])
+fd = os.open(d + "/ps.txt", os.O_RDONLY); os.set_inheritable(fd, True)
+sys.stdout.flush()
+pid = os.posix_spawn("/bin/sh", ["sh", "-c", "[ -e /proc/self/fd/%d ] && echo open || echo closed" % fd], env,
+                     file_actions=[(os.POSIX_SPAWN_CLOSE, fd)])
+print("close:", os.waitpid(pid, 0)[1])
+try:
+    os.posix_spawn("/bin/true", ["true"], env,
+                   file_actions=[(os.POSIX_SPAWN_OPEN, 0, d + "/missing", os.O_RDONLY, 0)])
+    print("missing: spawned")
+except OSError as e:
+    print("missing:", errno.errorcode.get(e.errno))'
+mkdir -p "$T/local/ps" "$T/root/ps"
+"$PY" -c "$pspy" "$T/local/ps" >"$T/ps.local" 2>&1
+shimt "$M" "$PY" -c "$pspy" /data/ps >"$T/ps.remote" 2>&1
+same_text "posix_spawn with file actions on remote files (dup2, open, close, a failing open): as local" \
+	"$T/ps.local" "$T/ps.remote"
+same_text "posix_spawn: the file the child wrote through its dup2'd stdout" "$T/local/ps/ps.txt" "$T/root/ps/ps.txt"
+
 # How many blocks a reader in 1 MiB blocks asks for, counted in the log of
 # a server at debug level: a reader that jumps around gets no prefetched
 # block it then throws away, and one that stops early after a sequential
