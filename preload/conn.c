@@ -68,7 +68,7 @@ bool shim_is_shim_fd(int fd)
 	for (struct shim_conn *c = shim_conns; c; c = c->next)
 		if (c->fd >= 0 && c->fd == fd)
 			return true;
-	return shim_is_cursor_fd(fd) || shim_is_read_fd(fd);
+	return shim_is_ofd_fd(fd);
 }
 
 int shim_high_fd_floor(int below)

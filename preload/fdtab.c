@@ -198,10 +198,10 @@ static void drop_rfd(struct shim_ofd *o)
 	nrfds--;
 }
 
-bool shim_is_read_fd(int fd)
+bool shim_is_ofd_fd(int fd)
 {
 	for (size_t i = 0; i < nall; i++)
-		if (all[i]->has_rfd && all[i]->rfd == fd)
+		if ((all[i]->shfd >= 0 && all[i]->shfd == fd) || (all[i]->has_rfd && all[i]->rfd == fd))
 			return true;
 	return false;
 }

@@ -21,17 +21,6 @@
 
 #include "shim.h"
 
-bool shim_is_cursor_fd(int fd)
-{
-	size_t n;
-	struct shim_ofd **v = shim_all_ofds(&n);
-
-	for (size_t i = 0; i < n; i++)
-		if (v[i]->shfd >= 0 && v[i]->shfd == fd)
-			return true;
-	return false;
-}
-
 static int share_one(struct shim_ofd *o)
 {
 	int fd;

@@ -325,8 +325,6 @@ static inline off_t *shim_pos(struct shim_ofd *o)
 }
 /* Move every ofd's cursor into shared memory (before fork or exec). Lock held. */
 void shim_share_cursors(void);
-/* True if fd is one of the shim's cursor memfds. */
-bool shim_is_cursor_fd(int fd);
 /* CKPT_FDS for an exec: the remote fds that survive it; NULL if none. Marks
  * the cursor memfds of surviving ofds inheritable. Lock held; malloc'd. */
 char *shim_fds_env(void);
@@ -337,8 +335,9 @@ void shim_adopt_fds(const char *spec);
  * spawn is glibc's to do. Lock not held. */
 int shim_spawn(pid_t *pid, const char *path, bool search, const posix_spawn_file_actions_t *fa,
 	       const posix_spawnattr_t *attr, char *const argv[], char *const envp[]);
-/* True if fd is one of the ofds' direct-read descriptors. */
-bool shim_is_read_fd(int fd);
+/* True if fd is one of the ofds' own descriptors: a cursor memfd or a
+ * direct-read descriptor. */
+bool shim_is_ofd_fd(int fd);
 /* The lowest fd >= lo that is the shim's own (socket, cursor memfd, direct
  * read descriptor), or -1. For close_range. */
 int shim_next_own_fd(int lo);
